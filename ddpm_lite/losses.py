@@ -1,0 +1,162 @@
+"""The variational bound of Ho et al. 2020 (Eqs. 5, 8, 13) in bits/dim, and L_simple (Eq. 14).
+
+Pure functions: `normal_kl` and `discretized_gaussian_log_likelihood` work elementwise;
+`prior_bpd` and `vlb_terms_bpd` average over the data dimensions of each example and
+divide by ln 2, so their values are bits per dimension.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+from torch.special import log_ndtr
+
+from ._checks import check_choice, check_positive_int
+from ._noise import randint, randn_like
+from .diffusion import VARIANCES, p_mean_var, q_posterior, q_sample
+from .schedule import Schedule, gather
+
+EpsTheta = Callable[[Tensor, Tensor], Tensor]
+
+
+def normal_kl(mean1: Tensor, logvar1: Tensor, mean2: Tensor, logvar2: Tensor) -> Tensor:
+    """Elementwise KL( N(mean1, exp(logvar1)) || N(mean2, exp(logvar2)) ) in nats.
+
+        KL = 0.5 * (-1 + logvar2 - logvar1 + exp(logvar1 - logvar2)
+                    + (mean1 - mean2)^2 * exp(-logvar2))
+
+    i.e. with variances v1, v2: 1/2 log(v2/v1) + (v1 + (mean1 - mean2)^2) / (2 v2) - 1/2.
+    Arguments broadcast. Used for L_T and L_{t-1} in Ho et al. 2020, Eq. 5. Lesson 03.
+    """
+    return 0.5 * (-1.0 + logvar2 - logvar1 + torch.exp(logvar1 - logvar2)
+                  + (mean1 - mean2) ** 2 * torch.exp(-logvar2))
+
+
+def _log_normal_mass(lo: Tensor, hi: Tensor) -> Tensor:
+    """log(Phi(hi) - Phi(lo)) for lo < hi, without cancellation anywhere on the line."""
+    width = hi - lo
+    # both edges below 0: factor out Phi(hi); log_ndtr is accurate in the far left tail
+    hi_a = hi.clamp(max=0.0)
+    left = log_ndtr(hi_a) + torch.log(-torch.expm1(log_ndtr(hi_a - width) - log_ndtr(hi_a)))
+    # both edges above 0: the mirror image, Phi(hi) - Phi(lo) = Phi(-lo) - Phi(-hi)
+    lo_b = lo.clamp(min=0.0)
+    right = log_ndtr(-lo_b) + torch.log(-torch.expm1(log_ndtr(-lo_b - width) - log_ndtr(-lo_b)))
+    # straddling 0: erf(hi) > 0 > erf(lo), so the difference adds two positive numbers
+    hi_c, lo_c = hi.clamp(min=0.0), lo.clamp(max=0.0)
+    middle = torch.log(0.5 * (torch.erf(hi_c / math.sqrt(2)) - torch.erf(lo_c / math.sqrt(2))))
+    return torch.where(hi <= 0, left, torch.where(lo >= 0, right, middle))
+
+
+def discretized_gaussian_log_likelihood(x: Tensor, mean: Tensor, log_scale: Tensor, *,
+                                        bins: int = 256) -> Tensor:
+    """Elementwise log-probability (nats) of data on a grid of `bins` levels in [-1, 1].
+
+        log p(x) = log( Phi((x + d - mean) / std) - Phi((x - d - mean) / std) ),
+        d = 1 / (bins - 1), std = exp(log_scale),
+    with the lowest level's bin extended to -inf and the highest's to +inf, so the
+    probabilities of the `bins` levels sum to one. Ho et al. 2020, Eq. 13 (the decoder
+    p_theta(x_0 | x_1) with 256 levels for 8-bit images). x must lie on the grid
+    -1 + 2 j / (bins - 1), j = 0..bins-1; arguments broadcast. Computed in at least
+    float32 (log_ndtr and a cancellation-free difference, so finite far in the tails),
+    returned in the promoted dtype of x, mean and log_scale. Lesson 03.
+    """
+    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 2:
+        raise ValueError(f"bins must be an integer >= 2, got {bins!r}")
+    dtype = torch.promote_types(torch.promote_types(x.dtype, mean.dtype), log_scale.dtype)
+    work = torch.promote_types(dtype, torch.float32)
+    x, mean, log_scale = x.to(work), mean.to(work), log_scale.to(work)
+    d = 1.0 / (bins - 1)                                    # half the gap between levels
+    inv_std = torch.exp(-log_scale)
+    lo, hi = (x - d - mean) * inv_std, (x + d - mean) * inv_std
+    level = torch.round((x + 1) / (2 * d))                  # j in 0..bins-1
+    log_p = torch.where(level <= 0, log_ndtr(hi),           # (-inf, x + d]
+                        torch.where(level >= bins - 1, log_ndtr(-lo),   # [x - d, +inf)
+                                    _log_normal_mass(lo, hi)))
+    return log_p.to(dtype)
+
+
+def _mean_bpd(nats: Tensor) -> Tensor:
+    """Average over all but the first dimension, in bits: (B, ...) -> (B,)."""
+    return nats.reshape(nats.shape[0], -1).mean(1) / math.log(2.0)
+
+
+def prior_bpd(s: Schedule, x_0: Tensor) -> Tensor:
+    """L_T = KL( q(x_T | x_0) || N(0, I) ) in bits/dim, one value per example (B,).
+
+        q(x_T | x_0) = N( sqrt(alpha_bar_T) x_0, (1 - alpha_bar_T) I )      (Eq. 4)
+        L_T / (D ln 2),  D = number of dimensions of one example
+
+    Ho et al. 2020, Eq. 5 (L_T) and Sec. 4 ("L_T ~ 1e-5 bits per dimension" for the
+    linear schedule). x_0: (B, ...). Lesson 03.
+    """
+    t = torch.full((x_0.shape[0],), s.T, dtype=torch.int64, device=x_0.device)
+    mean = gather(s.alpha_bar.sqrt(), t, x_0) * x_0
+    log_var = gather((1 - s.alpha_bar).log(), t, x_0)
+    zero = torch.zeros((), dtype=x_0.dtype, device=x_0.device)
+    return _mean_bpd(normal_kl(mean, log_var, zero, zero))
+
+
+def _vlb_terms_at(eps_theta: EpsTheta, s: Schedule, x_0: Tensor, t: Tensor, eps: Tensor,
+                  variance: str) -> Tensor:
+    """The bound's term at each row's own t, bits/dim: L_0 if t = 1 else L_{t-1}. (N,)."""
+    x_t = q_sample(s, x_0, t, eps)
+    mean, _, log_var = p_mean_var(s, eps_theta(x_t, t), x_t, t, variance=variance)
+    mu_tilde, _ = q_posterior(s, x_0, x_t, t)
+    log_beta_tilde = gather(s.beta_tilde.clamp(min=1e-300).log(), t, x_0)  # t = 1 unused
+    kl = normal_kl(mu_tilde, log_beta_tilde, mean, log_var)                    # Eqs. 5, 8
+    decoder_nll = -discretized_gaussian_log_likelihood(x_0, mean, 0.5 * log_var)  # Eq. 13
+    is_first = (t == 1).reshape(-1, *([1] * (x_0.ndim - 1)))
+    return _mean_bpd(torch.where(is_first, decoder_nll, kl))
+
+
+@torch.no_grad()
+def vlb_terms_bpd(eps_theta: EpsTheta, s: Schedule, x_0: Tensor, *, variance: str = "beta",
+                  generator: torch.Generator | None = None, batch_size: int = 4096
+                  ) -> dict[str, Tensor]:
+    """All terms of the variational bound (Ho et al. 2020, Eq. 5) in bits/dim, per example.
+
+        L = L_T + sum_{t=2..T} L_{t-1} + L_0
+        L_T     = KL( q(x_T | x_0) || N(0, I) )                         (`prior_bpd`)
+        L_{t-1} = KL( q(x_{t-1} | x_t, x_0) || p_theta(x_{t-1} | x_t) )  (Eqs. 6-8, 11)
+        L_0     = -log p_theta(x_0 | x_1), discretized Gaussian        (Eq. 13)
+    each with one fresh x_t ~ q(x_t | x_0) (Eq. 4) drawn with `generator`.
+
+    eps_theta(x_t, t) -> eps_hat with t int64 (N,). x_0: (B, ...) on the grid of 256
+    levels in [-1, 1]. Returns {"prior": (B,), "terms": (B, T) whose column t-1 is the
+    term at t (L_0 at t = 1), "total": (B,) = prior + terms.sum(1)}. Several timesteps
+    go through eps_theta in one call of at most max(batch_size, B) rows. Lesson 03.
+    """
+    check_choice(variance, VARIANCES, "variance")
+    check_positive_int(batch_size, "batch_size")
+    B, T = x_0.shape[0], s.T
+    per_call = max(1, batch_size // B)                      # timesteps per eps_theta call
+    terms = []
+    for start in range(1, T + 1, per_call):
+        t = torch.arange(start, min(start + per_call, T + 1), device=x_0.device)
+        t_rows = t.repeat_interleave(B)                     # (n_t * B,)
+        x_rows = x_0.repeat(len(t), *([1] * (x_0.ndim - 1)))
+        eps = randn_like(x_rows, generator)
+        terms.append(_vlb_terms_at(eps_theta, s, x_rows, t_rows, eps, variance).reshape(len(t), B))
+    terms = torch.cat(terms).T                              # (B, T)
+    prior = prior_bpd(s, x_0)
+    return {"prior": prior, "terms": terms, "total": prior + terms.sum(1)}
+
+
+def loss_simple(eps_theta: EpsTheta, s: Schedule, x_0: Tensor, *,
+                generator: torch.Generator | None = None) -> Tensor:
+    """L_simple: mean squared error of the noise prediction (Ho et al. 2020, Eq. 14, Alg. 1).
+
+        L_simple = E_{t, x_0, eps} || eps - eps_theta( sqrt(ab_t) x_0 + sqrt(1 - ab_t) eps, t ) ||^2
+        t ~ Uniform{1..T}, eps ~ N(0, I), one (t, eps) per example of x_0: (B, ...).
+
+    Returns a scalar: the mean over all B * D elements (the squared norm divided by D,
+    which only rescales Eq. 14 and keeps the learning rate independent of image size).
+    Lesson 04.
+    """
+    B = x_0.shape[0]
+    t = randint(1, s.T + 1, B, generator=generator, device=x_0.device)
+    eps = randn_like(x_0, generator)
+    return torch.mean((eps - eps_theta(q_sample(s, x_0, t, eps), t)) ** 2)
