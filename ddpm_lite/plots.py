@@ -1,0 +1,151 @@
+"""Pictures for the lessons: scatter grids, animations that play in the static book, sliders.
+
+Every interactive view has a static companion: ``slider`` is for the live notebook (widgets
+render nothing in the offline book), ``scatter_grid`` and ``animate`` tell the same story on
+the page. Nothing in the package imports this module.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+import torch
+from matplotlib.animation import FuncAnimation
+
+
+def _points(x) -> "torch.Tensor":
+    x = torch.as_tensor(x).detach().to("cpu", torch.float32)
+    if x.ndim != 2 or x.shape[1] != 2:
+        raise ValueError(f"points must have shape (n, 2), got {tuple(x.shape)}")
+    return x
+
+
+def _style(ax, lim: float, title: str) -> None:
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title, fontsize=10)
+
+
+def scatter_grid(frames: Sequence, titles: Sequence[str], *, lim: float = 3.0, size: float = 2.0, s: float = 1.0):
+    """One small scatter plot per frame, side by side; returns the figure."""
+    if len(frames) != len(titles):
+        raise ValueError(f"titles must have one entry per frame ({len(frames)}), got {len(titles)}")
+    fig, axes = plt.subplots(1, len(frames), figsize=(size * len(frames), size * 1.1), squeeze=False)
+    for ax, x, title in zip(axes[0], frames, titles):
+        x = _points(x)
+        ax.scatter(x[:, 0], x[:, 1], s=s, alpha=0.5, linewidths=0)
+        _style(ax, lim, title)
+    fig.tight_layout()
+    return fig
+
+
+def image_grid(rows: Sequence, *, row_labels: Sequence[str] | None = None,
+               col_labels: Sequence[str] | None = None, scale: float = 0.7):
+    """A grid of images in [-1, 1]: one row per tensor of shape (n, C, H, W); returns the figure.
+
+    Values are shown on a fixed scale (-1 black, +1 white) and clipped to it, so noise looks
+    like noise rather than being stretched to full contrast.
+    """
+    rows = [torch.as_tensor(r).detach().to("cpu", torch.float32) for r in rows]
+    ncol = max(len(r) for r in rows)
+    fig, axes = plt.subplots(len(rows), ncol, figsize=(scale * ncol + 0.6, scale * len(rows) + 0.3), squeeze=False)
+    for i, row in enumerate(rows):
+        if row.ndim != 4 or row.shape[1] not in (1, 3):
+            raise ValueError(f"rows[{i}] must have shape (n, 1 or 3, H, W), got {tuple(row.shape)}")
+        for j, ax in enumerate(axes[i]):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.axis("on" if j < len(row) else "off")
+            if j < len(row):
+                image = ((row[j].clamp(-1, 1) + 1) / 2).permute(1, 2, 0).squeeze(-1)
+                ax.imshow(image, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        if row_labels is not None:
+            axes[i][0].set_ylabel(row_labels[i], rotation=0, ha="right", va="center", fontsize=9)
+    if col_labels is not None:
+        for j, label in enumerate(col_labels):
+            axes[0][j].set_title(label, fontsize=9)
+    fig.subplots_adjust(wspace=0.05, hspace=0.05)
+    return fig
+
+
+def animate(frames: Sequence, titles: Sequence[str], *, lim: float = 3.0, size: float = 3.2, interval: int = 120):
+    """A scatter animation as self-contained HTML (``to_jshtml``): it plays in the static book."""
+    from IPython.display import HTML
+
+    if len(frames) != len(titles) or len(frames) == 0:
+        raise ValueError(f"frames and titles must be non-empty and of equal length, got {len(frames)} and {len(titles)}")
+    fig, ax = plt.subplots(figsize=(size, size))
+    first = _points(frames[0])
+    dots = ax.scatter(first[:, 0], first[:, 1], s=1.0, alpha=0.5, linewidths=0)
+    _style(ax, lim, titles[0])
+    fig.tight_layout()
+
+    def draw(i: int):
+        dots.set_offsets(_points(frames[i]).numpy())
+        ax.set_title(titles[i], fontsize=10)
+        return (dots,)
+
+    html = FuncAnimation(fig, draw, frames=len(frames), interval=interval, blit=False).to_jshtml(default_mode="once")
+    plt.close(fig)
+    return HTML(offline_controls(html))
+
+
+# matplotlib's player draws its buttons with Font Awesome icons loaded from a CDN; offline
+# they would be blank, so the icons are swapped for plain characters.
+_ICONS = {  # characters that common system fonts have (no emoji-only symbols)
+    "fa fa-minus": "&minus;", "fa fa-plus": "+", "fa fa-fast-backward": "|&#x25C1;",
+    "fa fa-step-backward": "&#x25C1;", "fa fa-play fa-flip-horizontal": "&#x25C0;",
+    "fa fa-pause": "||", "fa fa-play": "&#x25B6;", "fa fa-step-forward": "&#x25B7;",
+    "fa fa-fast-forward": "&#x25B7;|",
+}
+
+
+def offline_controls(html: str) -> str:
+    """The animation HTML without its CDN stylesheet, icons replaced by characters."""
+    html = re.sub(r'<link rel="stylesheet"\s+href="https://[^"]*font-awesome[^"]*">', "", html)
+    for icon, char in _ICONS.items():
+        html = html.replace(f'<i class="{icon}"></i>', f"<span>{char}</span>")
+    return html
+
+
+class LiveOnly(widgets.VBox):
+    """A VBox whose plain-text form, the only thing a static page can show, says what it is."""
+
+    def __init__(self, children, *, note: str):
+        super().__init__(children)
+        self._note = note
+
+    def __repr__(self) -> str:
+        return self._note
+
+
+def slider(draw: Callable[[int], None], *, values: Sequence[int], description: str = "t", value: int | None = None):
+    """An integer slider that calls ``draw(value)`` into an output area: for the live notebook.
+
+    ``draw`` makes a matplotlib figure; the widget redraws it whenever the slider moves.
+    In the static book a widget shows nothing, so pair it with ``scatter_grid`` or ``animate``.
+    """
+    values = list(values)
+    start = values[0] if value is None else value
+    control = widgets.SelectionSlider(options=values, value=start, description=description, continuous_update=False)
+    out = widgets.Output()
+
+    def redraw(_=None):
+        # Render the figure here and hand it to the output area as data, rather than
+        # capturing plt.show() into it: the captured form leaks into the cell's own outputs
+        # when a notebook runs headless (nbval), and breaks the comparison of outputs.
+        draw(control.value)
+        fig = plt.gcf()
+        out.outputs = ()
+        out.append_display_data(fig)
+        plt.close(fig)
+
+    control.observe(redraw, names="value")
+    redraw()
+    return LiveOnly([control, out], note=f"[a slider over {description}: it moves in a live notebook]")

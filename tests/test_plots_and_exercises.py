@@ -1,0 +1,53 @@
+"""The lesson helpers: offline animations, the live-only slider, and the exercise checkers."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest
+import torch
+
+import ddpm_lite
+from ddpm_lite import plots
+
+
+def test_animation_is_offline_html():
+    html = plots.animate([torch.randn(50, 2), torch.randn(50, 2)], ["a", "b"]).data
+    assert "<img" in html and "font-awesome" not in html and "fa fa-" not in html
+    assert "https://" not in html
+
+
+def test_scatter_grid_checks_its_arguments():
+    fig = plots.scatter_grid([torch.randn(10, 2)] * 3, ["a", "b", "c"])
+    assert len(fig.axes) == 3
+    with pytest.raises(ValueError, match="titles"):
+        plots.scatter_grid([torch.randn(10, 2)] * 2, ["a"])
+    with pytest.raises(ValueError, match="points must have shape"):
+        plots.scatter_grid([torch.randn(10, 3)], ["a"])
+
+
+def test_slider_draws_into_its_output_area():
+    import matplotlib.pyplot as plt
+
+    drawn = []
+
+    def draw(t):
+        drawn.append(t)
+        plt.figure()
+
+    widget = plots.slider(draw, values=[0, 5, 10], value=5)
+    assert drawn == [5] and len(widget.children[1].outputs) == 1
+    widget.children[0].value = 10
+    assert drawn == [5, 10] and len(widget.children[1].outputs) == 1
+    assert "live notebook" in repr(widget)
+
+
+def test_exercise_00_half_is_computed_not_stored(capsys):
+    s = ddpm_lite.linear_schedule()
+    truth = int(torch.nonzero(s.alpha_bar <= 0.5)[0])
+    assert s.alpha_bar[truth] <= 0.5 < s.alpha_bar[truth - 1]
+    assert ddpm_lite.exercises.check("00-half", truth)
+    assert not ddpm_lite.exercises.check("00-half", truth - 1)
+    assert "off by one" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="exercise must be one of"):
+        ddpm_lite.exercises.check("99-nope", 1)

@@ -1,0 +1,41 @@
+"""The repository is consistent with itself: one repository URL, lessons that follow the template."""
+
+import json
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LESSONS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def repository_url() -> str:
+    return re.search(r"^repository:\s*\n\s+url:\s*(\S+)", (ROOT / "_config.yml").read_text(), re.M).group(1)
+
+
+def test_every_lesson_is_in_the_toc():
+    toc = (ROOT / "_toc.yml").read_text()
+    assert LESSONS
+    for path in LESSONS:
+        assert f"notebooks/{path.stem}" in toc, f"{path.name} is missing from _toc.yml"
+
+
+def test_lessons_follow_the_template():
+    url = repository_url()
+    for path in LESSONS:
+        nb = json.loads(path.read_text())
+        code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+        first = "".join(code[0]["source"])
+        assert '"google.colab" in sys.modules' in first and f"git+{url}" in first, path.name
+        headings = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown"]
+        h1 = [line for text in headings for line in text.splitlines() if line.startswith("# ")]
+        assert len(h1) == 1, f"{path.name} must have exactly one H1, has {h1}"
+        setup = "".join(code[1]["source"])
+        for call in ("pick_device(", "run_mode(", "seed_everything("):
+            assert call in setup, f"{path.name}: the setup cell must call {call}...)"
+        for cell in code:
+            assert not any(o.get("output_type") == "error" for o in cell.get("outputs", [])), path.name
+            assert not "".join(cell["source"]).lstrip().startswith("# NBVAL"), "use cell tags, not # NBVAL comments"
+
+
+def test_readme_points_to_the_same_repository():
+    assert repository_url() in (ROOT / "README.md").read_text()
