@@ -10,4 +10,13 @@ from .toys import checkerboard, ring_of_gaussians, swiss_roll, toy_data, two_moo
 from .schedule import Schedule, cosine_schedule, gather, linear_schedule, respace
 from .diffusion import eps_from_x0, p_mean_var, q_posterior, q_sample, reverse_log_variance, x0_from_eps
 from .oracle import GaussianMixture
+from .samplers import (ddim_invert, ddim_sigma, ddim_step, ddim_timesteps, ddpm_step, sample_ddim,
+                       sample_ddpm, slerp)
+from .dpm_solver import dpm_solver_timesteps, half_log_snr, sample_dpm_solver
 from .losses import discretized_gaussian_log_likelihood, loss_simple, normal_kl, prior_bpd, vlb_terms_bpd
+from .sde import (VESDE, VPSDE, mixture_eps_fn, mixture_score_fn, noised_mixture, pf_ode_drift, prior_log_prob,
+                  prior_sample, sample_pf_ode, sample_reverse_sde, score_fn_from_eps_theta, score_from_eps,
+                  step_to_time, time_to_step)
+from .likelihood import bits_per_dim, ode_bits_per_dim, ode_log_likelihood
+from .langevin import annealed_langevin, langevin, noise_ladder
+from .guidance import classifier_free_guidance, classifier_guidance
