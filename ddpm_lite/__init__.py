@@ -14,6 +14,9 @@ from .samplers import (ddim_invert, ddim_sigma, ddim_step, ddim_timesteps, ddpm_
                        sample_ddpm, slerp)
 from .dpm_solver import dpm_solver_timesteps, half_log_snr, sample_dpm_solver
 from .losses import discretized_gaussian_log_likelihood, loss_simple, normal_kl, prior_bpd, vlb_terms_bpd
+from .unet import UNet, UNetConfig, timestep_embedding
+from .mlp import MLPDenoiser
+from .pretrained import convert_diffusers_unet, load_pretrained
 from .sde import (VESDE, VPSDE, mixture_eps_fn, mixture_score_fn, noised_mixture, pf_ode_drift, prior_log_prob,
                   prior_sample, sample_pf_ode, sample_reverse_sde, score_fn_from_eps_theta, score_from_eps,
                   step_to_time, time_to_step)

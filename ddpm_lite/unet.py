@@ -1,0 +1,294 @@
+"""The U-Net of Ho et al. 2020 (Appendix B), written to be read next to the paper.
+
+The reference for every detail is the released TensorFlow code,
+`diffusion_tf/models/unet.py` (github.com/hojonathanho/diffusion). The network knows no
+schedule: it maps a noisy image x_t and the paper's step t (1..T) to eps_theta(x_t, t).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def timestep_embedding(t: Tensor, dim: int) -> Tensor:
+    """Sinusoidal embedding of a step index, the Transformer's positional encoding.
+
+        emb[:, i]         = sin(t * 10000^(-i / (dim/2 - 1)))     i = 0 .. dim/2 - 1
+        emb[:, dim/2 + i] = cos(t * 10000^(-i / (dim/2 - 1)))
+
+    Ho et al. 2020, Appendix B; `get_timestep_embedding` in the released code. It equals
+    diffusers' `get_timestep_embedding(t, dim, flip_sin_to_cos=False, downscale_freq_shift=1)`.
+    t: (B,) integer or float, evaluated as given (the networks pass t - 1, see `UNet`).
+    Returns float32 (B, dim).
+    """
+    if dim % 2 != 0 or dim < 4:
+        raise ValueError(f"dim must be an even number >= 4, got {dim}")
+    half = dim // 2
+    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float32, device=t.device) / (half - 1))
+    args = t.float()[:, None] * freqs[None, :]                                    # (B, half)
+    return torch.cat([torch.sin(args), torch.cos(args)], dim=1)                   # (B, dim)
+
+
+class AttnBlock(nn.Module):
+    """Single-head self-attention over all pixels, with a residual connection.
+
+        h = GroupNorm(x);  q, k, v = h W_q, h W_k, h W_v
+        out = x + softmax(q k^T / sqrt(C)) v W_o
+
+    `attn_block` in the released code; q, k, v come from one fused projection.
+    """
+
+    def __init__(self, channels: int, *, groups: int, eps: float):
+        super().__init__()
+        self.norm = nn.GroupNorm(groups, channels, eps=eps)
+        self.qkv = nn.Linear(channels, 3 * channels)
+        self.proj = nn.Linear(channels, channels)
+
+    def forward(self, x: Tensor) -> Tensor:
+        B, C, H, W = x.shape
+        h = self.norm(x).flatten(2).transpose(1, 2)                               # (B, HW, C)
+        q, k, v = self.qkv(h).unsqueeze(1).chunk(3, dim=3)                        # 3 x (B, 1, HW, C): one head
+        h = F.scaled_dot_product_attention(q, k, v).squeeze(1)                    # (B, HW, C)
+        h = self.proj(h).transpose(1, 2).reshape(B, C, H, W)                      # (B, C, H, W)
+        return x + h
+
+
+class ResBlock(nn.Module):
+    """Residual block with the time embedding added per channel; optionally followed by attention.
+
+        h = conv3x3(swish(GroupNorm(x))) + Linear(swish(emb))[:, :, None, None]
+        h = conv3x3(dropout(swish(GroupNorm(h))))
+        out = shortcut(x) + h                   (shortcut: 1x1 conv when channels change)
+
+    `resnet_block` in the released code. With attn=True, an `AttnBlock` follows, as the
+    paper does at 16x16 ("if h.shape[1] in attn_resolutions").
+    """
+
+    def __init__(self, in_ch: int, out_ch: int, *, emb_dim: int, dropout: float, groups: int, eps: float,
+                 attn: bool = False):
+        super().__init__()
+        self.norm1 = nn.GroupNorm(groups, in_ch, eps=eps)
+        self.conv1 = nn.Conv2d(in_ch, out_ch, 3, padding=1)
+        self.temb_proj = nn.Linear(emb_dim, out_ch)
+        self.norm2 = nn.GroupNorm(groups, out_ch, eps=eps)
+        self.dropout = nn.Dropout(dropout)
+        self.conv2 = nn.Conv2d(out_ch, out_ch, 3, padding=1)
+        self.skip = nn.Conv2d(in_ch, out_ch, 1) if in_ch != out_ch else nn.Identity()
+        self.attn = AttnBlock(out_ch, groups=groups, eps=eps) if attn else None
+
+    def forward(self, x: Tensor, emb: Tensor) -> Tensor:
+        h = self.conv1(F.silu(self.norm1(x)))                                     # (B, out, H, W)
+        h = h + self.temb_proj(F.silu(emb))[:, :, None, None]                     # + (B, out, 1, 1)
+        h = self.conv2(self.dropout(F.silu(self.norm2(h))))                       # (B, out, H, W)
+        h = self.skip(x) + h
+        return h if self.attn is None else self.attn(h)
+
+
+class Downsample(nn.Module):
+    """Stride-2 3x3 conv. TF's 'SAME' padding pads only bottom/right on even sizes: (H, W) -> (H/2, W/2)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, stride=2)
+
+    def forward(self, x: Tensor, emb: Optional[Tensor] = None) -> Tensor:
+        return self.conv(F.pad(x, (0, 1, 0, 1)))
+
+
+class Upsample(nn.Module):
+    """Nearest-neighbour x2, then a 3x3 conv: (H, W) -> (2H, 2W)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, x: Tensor, emb: Optional[Tensor] = None) -> Tensor:
+        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+
+
+@dataclass(frozen=True)
+class UNetConfig:
+    """Shape of a `UNet`. Channels at level i are ch * ch_mult[i]; attention where the
+    feature map is r x r with r in attn_resolutions (r = resolution / 2^level)."""
+
+    in_channels: int = 3
+    out_channels: int = 3
+    ch: int = 128
+    ch_mult: tuple[int, ...] = (1, 2, 2, 2)
+    num_res_blocks: int = 2
+    attn_resolutions: tuple[int, ...] = (16,)
+    dropout: float = 0.1
+    resolution: int = 32
+    num_classes: Optional[int] = None     # class-conditional if set; label num_classes = "no label"
+    groups: int = 32                      # GroupNorm groups
+    eps: float = 1e-6                     # GroupNorm epsilon (TF's group_norm default)
+
+
+PRESETS: dict[str, UNetConfig] = {
+    # Ho et al. 2020, Appendix B: 35.7M parameters.
+    "cifar10": UNetConfig(),
+    # Appendix B, 256x256 models (CelebA-HQ, LSUN): 114M parameters.
+    "celebahq256": UNetConfig(ch_mult=(1, 1, 2, 2, 4, 4), dropout=0.0, resolution=256),
+    # Small CPU models. digits8: sklearn's 8x8 digits, levels 8 -> 4, attention at 4x4.
+    "digits8": UNetConfig(in_channels=1, out_channels=1, ch=32, ch_mult=(1, 2), num_res_blocks=1,
+                          attn_resolutions=(4,), dropout=0.0, resolution=8, groups=8),
+    # mnist28: three levels 28 -> 14 -> 7 (no padding: a third downsample of 7 would not
+    # invert under x2 upsampling), attention at 7x7.
+    "mnist28": UNetConfig(in_channels=1, out_channels=1, ch=32, ch_mult=(1, 2, 2), num_res_blocks=2,
+                          attn_resolutions=(7,), dropout=0.1, resolution=28, groups=8),
+}
+
+
+def _check_config(c: UNetConfig) -> None:
+    levels = len(c.ch_mult)
+    if levels < 1 or min(c.ch_mult) < 1:
+        raise ValueError(f"ch_mult must be a non-empty tuple of positive ints, got {c.ch_mult}")
+    if c.resolution % 2 ** (levels - 1) != 0:
+        raise ValueError(f"resolution must be divisible by 2^(len(ch_mult) - 1) = {2 ** (levels - 1)}, "
+                         f"got {c.resolution}")
+    for m in c.ch_mult:
+        if (c.ch * m) % c.groups != 0:
+            raise ValueError(f"groups={c.groups} must divide every level's channels ch * ch_mult = {c.ch * m}")
+    if c.ch % 2 != 0:
+        raise ValueError(f"ch must be even (sinusoidal embedding width), got {c.ch}")
+    if c.num_classes is not None and c.num_classes < 1:
+        raise ValueError(f"num_classes must be None or >= 1, got {c.num_classes}")
+
+
+class UNet(nn.Module):
+    """eps_theta(x_t, t): the U-Net of Ho et al. 2020, Appendix B (PixelCNN++ backbone).
+
+    Call `unet(x_t, t)` or `unet(x_t, t, y)`:
+      x_t: (B, in_channels, H, W), H and W divisible by 2^(len(ch_mult) - 1).
+      t:   (B,) the paper's step, 1 <= t <= T (int64; floats are accepted for fractional steps).
+      y:   (B,) int64 class labels in 0..num_classes, only for a class-conditional model;
+           the label `num_classes` (or y=None) means "no label", for classifier-free guidance.
+    Returns (B, out_channels, H, W).
+
+    Step convention: the network embeds t - 1, the 0-based index that the released TF code
+    (and hence diffusers' google/ddpm-* checkpoints, whose timestep is our t - 1) fed to its
+    embedding. So the project's t = 1..T everywhere, and converted weights need no shift.
+    """
+
+    def __init__(self, config: UNetConfig):
+        super().__init__()
+        _check_config(config)
+        self.config = c = config
+        emb_dim = 4 * c.ch
+        block = dict(emb_dim=emb_dim, dropout=c.dropout, groups=c.groups, eps=c.eps)
+
+        self.time_embed = nn.Sequential(nn.Linear(c.ch, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
+        self.label_embed = nn.Embedding(c.num_classes + 1, emb_dim) if c.num_classes is not None else None
+        self.conv_in = nn.Conv2d(c.in_channels, c.ch, 3, padding=1)
+
+        # Down path: every module's output is stored as a skip connection (hs in the TF code).
+        self.down, skip_chs = nn.ModuleList(), [c.ch]
+        ch_in, res = c.ch, c.resolution
+        for level, mult in enumerate(c.ch_mult):
+            for _ in range(c.num_res_blocks):
+                self.down.append(ResBlock(ch_in, c.ch * mult, attn=res in c.attn_resolutions, **block))
+                ch_in = c.ch * mult
+                skip_chs.append(ch_in)
+            if level != len(c.ch_mult) - 1:
+                self.down.append(Downsample(ch_in))
+                skip_chs.append(ch_in)
+                res //= 2
+
+        self.mid = nn.ModuleList([ResBlock(ch_in, ch_in, attn=True, **block), ResBlock(ch_in, ch_in, **block)])
+
+        # Up path: num_res_blocks + 1 blocks per level, each eating one skip connection.
+        self.up = nn.ModuleList()
+        for level, mult in reversed(list(enumerate(c.ch_mult))):
+            for _ in range(c.num_res_blocks + 1):
+                self.up.append(ResBlock(ch_in + skip_chs.pop(), c.ch * mult, attn=res in c.attn_resolutions, **block))
+                ch_in = c.ch * mult
+            if level != 0:
+                self.up.append(Upsample(ch_in))
+                res *= 2
+
+        self.norm_out = nn.GroupNorm(c.groups, ch_in, eps=c.eps)
+        self.conv_out = nn.Conv2d(ch_in, c.out_channels, 3, padding=1)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        """As the released code: Glorot-uniform weights (variance_scaling, fan_avg, uniform), zero
+        biases, and zero for the last conv of each residual branch (ResBlock.conv2, AttnBlock.proj)
+        and for conv_out (the TF code's init_scale=0., there a 1e-10 scale; here exactly 0)."""
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.xavier_uniform_(m.weight)
+                nn.init.zeros_(m.bias)
+        for m in self.modules():
+            zero = m.conv2 if isinstance(m, ResBlock) else m.proj if isinstance(m, AttnBlock) else None
+            if zero is not None:
+                nn.init.zeros_(zero.weight)
+                nn.init.zeros_(zero.bias)
+        nn.init.zeros_(self.conv_out.weight)
+        nn.init.zeros_(self.conv_out.bias)
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides) -> "UNet":
+        """Build a preset ("cifar10", "celebahq256", "digits8", "mnist28"), fields overridable."""
+        if name not in PRESETS:
+            raise ValueError(f"name must be one of {sorted(PRESETS)}, got {name!r}")
+        return cls(replace(PRESETS[name], **overrides))
+
+    def forward(self, x_t: Tensor, t: Tensor, y: Optional[Tensor] = None) -> Tensor:
+        if not _is_compiling():
+            self._check_inputs(x_t, t, y)
+        emb = self.time_embed(timestep_embedding(t - 1, self.config.ch))          # (B, 4ch), embeds t - 1
+        if self.label_embed is not None:
+            if y is None:
+                y = torch.full_like(t, self.config.num_classes, dtype=torch.long)  # "no label"
+            emb = emb + self.label_embed(y)                                       # (B, 4ch)
+
+        hs = [self.conv_in(x_t)]                                                  # (B, ch, H, W)
+        for layer in self.down:
+            hs.append(layer(hs[-1], emb))
+        h = hs[-1]
+        for layer in self.mid:
+            h = layer(h, emb)
+        for layer in self.up:
+            if isinstance(layer, ResBlock):
+                h = torch.cat([h, hs.pop()], dim=1)                               # (B, C + C_skip, H, W)
+            h = layer(h, emb)
+        return self.conv_out(F.silu(self.norm_out(h)))                            # (B, out_channels, H, W)
+
+    def _check_inputs(self, x_t: Tensor, t: Tensor, y: Optional[Tensor]) -> None:
+        c, div = self.config, 2 ** (len(self.config.ch_mult) - 1)
+        if x_t.ndim != 4 or x_t.shape[1] != c.in_channels:
+            raise ValueError(f"x_t must have shape (B, {c.in_channels}, H, W), got {tuple(x_t.shape)}")
+        if x_t.shape[2] % div or x_t.shape[3] % div:
+            raise ValueError(f"x_t: height and width must be divisible by {div}, got {tuple(x_t.shape[2:])}")
+        _check_index("t", t, x_t.shape[0], low=1, high=None, integer=False)
+        if y is not None:
+            if c.num_classes is None:
+                raise ValueError("y must be None: this model is unconditional (config.num_classes is None)")
+            _check_index("y", y, x_t.shape[0], low=0, high=c.num_classes, integer=True)
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+def _check_index(name: str, v: Tensor, batch: int, *, low: int, high: Optional[int], integer: bool) -> None:
+    """ValueError naming `name` unless v is a (batch,) tensor with low <= v (<= high)."""
+    allowed = f"{low} <= {name}" + (f" <= {high}" if high is not None else "")
+    if not isinstance(v, Tensor) or v.shape != (batch,):
+        shape = tuple(v.shape) if isinstance(v, Tensor) else type(v).__name__
+        raise ValueError(f"{name} must be a tensor of shape ({batch},) with {allowed}, got {shape}")
+    if v.is_floating_point() and integer or v.dtype == torch.bool or v.is_complex():
+        raise ValueError(f"{name} must be an integer tensor, got {v.dtype}")
+    if bool((v < low).any()) or (high is not None and bool((v > high).any())):
+        raise ValueError(f"{name} out of range: need {allowed}, got min {v.min().item()}, max {v.max().item()}")
+
+
+def _is_compiling() -> bool:
+    compiler = getattr(torch, "compiler", None)
+    return bool(compiler is not None and hasattr(compiler, "is_compiling") and compiler.is_compiling())
+
