@@ -23,3 +23,9 @@ from .sde import (VESDE, VPSDE, mixture_eps_fn, mixture_score_fn, noised_mixture
 from .likelihood import bits_per_dim, ode_bits_per_dim, ode_log_likelihood
 from .langevin import annealed_langevin, langevin, noise_ladder
 from .guidance import classifier_free_guidance, classifier_guidance
+from .datasets import load_dataset, random_hflip
+from .metrics import (DigitsClassifier, class_histogram, digits_fd, digits_features, frechet_distance,
+                      load_digits_classifier, real_vs_real_floor)
+from .train_config import TrainConfig
+from .train import TrainResult, batch_indices, ema_update, train, warmup_lr
+from .checkpoint import Checkpoint, latest_checkpoint, load_checkpoint, load_model, save_checkpoint
