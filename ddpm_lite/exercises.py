@@ -243,3 +243,35 @@ def _check_04_score(answer: object) -> Verdict:
             return False, (f"not yet at t = {t}: eps_star = sqrt(1 - ab) x_t / (ab * 0.25 + 1 - ab), "
                            "the noise's share of x_t")
     return True, "correct"
+
+
+@exercise("05-resblock")
+def _check_05_resblock(answer: object) -> Verdict:
+    # answer: n(c_in, c_out, e), the parameter count of a residual block without attention.
+    from .unet import ResBlock
+
+    if not callable(answer):
+        return False, "expected a function n(c_in, c_out, e)"
+    for c_in, c_out, e in [(64, 64, 256), (64, 128, 512), (96, 32, 128)]:
+        block = ResBlock(c_in, c_out, emb_dim=e, dropout=0.0, groups=32, eps=1e-6)
+        truth = sum(p.numel() for p in block.parameters())
+        try:
+            value = answer(c_in, c_out, e)
+        except Exception as error:  # the learner's function failed: say so, do not crash
+            return False, f"your function raised {type(error).__name__}: {error}"
+        if value != truth:
+            return False, f"not yet: for (c_in, c_out, e) = {(c_in, c_out, e)} you count {value}"
+    return True, "correct"
+
+
+@exercise("05-attention")
+def _check_05_attention(answer: object) -> Verdict:
+    truth = (32 * 32) ** 2 / (16 * 16) ** 2
+    if not _is_number(answer):
+        return False, f"expected a number, got {answer!r}"
+    if answer == truth:
+        return True, "correct"
+    if answer == 4:
+        return False, "not yet: 4 is the factor for the number of pixels; the matrix has pixels x pixels entries"
+    return False, "not yet: the attention matrix has (H W)^2 entries"
+

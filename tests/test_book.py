@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
 PAGES = ["book/intro.html", "book/notation.html", "book/errata.html", "notebooks/00_getting_started.html",
          "notebooks/01_forward_process.html", "notebooks/02_posterior.html",
-         "notebooks/03_variational_bound.html", "notebooks/04_predicting_noise.html"]
+         "notebooks/03_variational_bound.html", "notebooks/04_predicting_noise.html",
+         "notebooks/05_unet.html"]
 LESSON = "notebooks/00_getting_started.html"
 
 

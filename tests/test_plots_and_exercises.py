@@ -51,3 +51,15 @@ def test_exercise_00_half_is_computed_not_stored(capsys):
     assert "off by one" in capsys.readouterr().out
     with pytest.raises(ValueError, match="exercise must be one of"):
         ddpm_lite.exercises.check("99-nope", 1)
+
+
+def test_exercises_05(capsys):
+    def n(c_in, c_out, e):
+        skip = c_in * c_out + c_out if c_in != c_out else 0
+        return 2 * c_in + 2 * c_out + 9 * c_in * c_out + 9 * c_out**2 + 2 * c_out + e * c_out + c_out + skip
+
+    assert ddpm_lite.exercises.check("05-resblock", n)
+    assert not ddpm_lite.exercises.check("05-resblock", lambda c_in, c_out, e: n(c_in, c_out, e) - c_out)
+    assert ddpm_lite.exercises.check("05-attention", 16)
+    assert not ddpm_lite.exercises.check("05-attention", 4)
+    assert "pixels x pixels" in capsys.readouterr().out
