@@ -1,0 +1,267 @@
+"""Checkpoints that load without running code: safetensors for tensors, JSON for the rest.
+
+A checkpoint is two files written atomically (temp file in the same directory, fsync,
+`os.replace`), the tensors first and the JSON sidecar last:
+
+    ckpt-000010.safetensors   model.*, ema.*, optim.<i>.<key>, rng.torch_cpu, rng.cuda.<d>
+    ckpt-000010.json          step, config, model spec, optimizer param groups and scalars,
+                              RNG states of python / numpy, data-order state, sha256 of the above
+
+The sidecar is the commit record: a checkpoint exists once its JSON exists and the tensor
+file's digest matches, so a crash at any point leaves the previous checkpoint usable.
+Loading uses `safetensors` and `json` only; a legacy `.pt` file is read with
+`torch.load(weights_only=True)`, which refuses pickled code. Lesson 06.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import random
+import re
+import tempfile
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Optional, Union
+
+import numpy as np
+import torch
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+from torch import Tensor, nn
+
+from .mlp import MLPDenoiser
+from .unet import UNet, UNetConfig
+
+FORMAT = "ddpm_lite-checkpoint-v1"
+_NAME = re.compile(r"^ckpt-(\d+)\.json$")
+PathLike = Union[str, os.PathLike]
+
+
+@dataclass(frozen=True, eq=False)
+class Checkpoint:
+    """A loaded checkpoint: `meta` is the JSON sidecar, `tensors` the safetensors contents."""
+
+    path: Path
+    meta: dict
+    tensors: dict
+
+    def state(self, prefix: str) -> dict[str, Tensor]:
+        """The tensors whose names start with `prefix + "."`, prefix stripped ("model", "ema")."""
+        n = len(prefix) + 1
+        return {k[n:]: v for k, v in self.tensors.items() if k.startswith(prefix + ".")}
+
+
+# ---------------------------------------------------------------------------- atomic files
+def atomic_write_bytes(path: PathLike, data: bytes) -> None:
+    """Write `data` to `path` so that `path` holds either its old or its new contents, never a mix.
+
+    Temp file in the same directory (same file system, so `os.replace` is atomic), fsync,
+    rename over `path`, then fsync the directory so the rename itself survives a power cut.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:                                  # e.g. Windows cannot open directories
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# ---------------------------------------------------------------------------- model specs
+def model_spec(model: nn.Module) -> dict:
+    """What is needed to rebuild `model` (JSON-able): a `UNet`'s config or an `MLPDenoiser`'s sizes."""
+    if isinstance(model, UNet):
+        return {"kind": "unet", "config": asdict(model.config)}
+    if isinstance(model, MLPDenoiser):
+        return {"kind": "mlp", "dim": model.dim, "hidden": model.inp.out_features, "depth": len(model.layers),
+                "time_dim": model.time_dim, "num_classes": model.num_classes}
+    return {"kind": type(model).__name__}
+
+
+def model_from_spec(spec: dict) -> nn.Module:
+    """Inverse of `model_spec` (random weights); ValueError for a kind it cannot build."""
+    if spec.get("kind") == "unet":
+        known = {f.name for f in fields(UNetConfig)}
+        c = {k: tuple(v) if isinstance(v, list) else v for k, v in spec["config"].items() if k in known}
+        return UNet(UNetConfig(**c))
+    if spec.get("kind") == "mlp":
+        return MLPDenoiser(**{k: v for k, v in spec.items() if k != "kind"})
+    raise ValueError(f"model kind must be 'unet' or 'mlp' to rebuild from a checkpoint, got {spec.get('kind')!r}")
+
+
+# ---------------------------------------------------------------------------- optimizer + RNG
+def optimizer_state(opt: torch.optim.Optimizer) -> tuple[dict[str, Tensor], dict]:
+    """Split an optimizer's state dict into tensors (for safetensors) and JSON-able rest."""
+    sd = opt.state_dict()
+    tensors, scalars = {}, {}
+    for i, st in sd["state"].items():
+        for k, v in st.items():
+            if isinstance(v, Tensor):
+                tensors[f"optim.{i}.{k}"] = v.detach().cpu().contiguous()
+            else:
+                scalars.setdefault(str(i), {})[k] = v
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def load_optimizer_state(opt: torch.optim.Optimizer, ckpt: Checkpoint) -> None:
+    """Restore what `optimizer_state` split, exactly (tensors bit for bit)."""
+    meta = ckpt.meta["optimizer"]
+    state: dict[int, dict] = {int(i): dict(v) for i, v in meta["scalars"].items()}
+    for key, v in ckpt.state("optim").items():
+        i, name = key.split(".", 1)
+        state.setdefault(int(i), {})[name] = v
+    opt.load_state_dict({"state": dict(sorted(state.items())), "param_groups": meta["param_groups"]})
+
+
+def rng_state() -> tuple[dict[str, Tensor], dict]:
+    """RNG states of torch (CPU, every CUDA device), python's `random` and numpy's global generator."""
+    tensors = {"rng.torch_cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        tensors.update({f"rng.cuda.{d}": s for d, s in enumerate(torch.cuda.get_rng_state_all())})
+    py = random.getstate()
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    return tensors, {"python": [py[0], list(py[1]), py[2]],
+                     "numpy": [name, keys.tolist(), int(pos), int(has_gauss), float(gauss)]}
+
+
+def restore_rng(ckpt: Checkpoint) -> None:
+    """Put back the RNG states saved by `rng_state` (CUDA only if both sides have it)."""
+    rng = ckpt.meta["rng"]
+    random.setstate((rng["python"][0], tuple(rng["python"][1]), rng["python"][2]))
+    name, keys, pos, has_gauss, gauss = rng["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss))
+    torch.set_rng_state(ckpt.tensors["rng.torch_cpu"])
+    cuda = [ckpt.tensors[f"rng.cuda.{d}"] for d in range(sum(k.startswith("rng.cuda.") for k in ckpt.tensors))]
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)
+
+
+# ---------------------------------------------------------------------------- save / load
+def save_checkpoint(out_dir: PathLike, *, step: int, model: nn.Module, ema: Optional[nn.Module] = None,
+                    optimizer: Optional[torch.optim.Optimizer] = None, config: Optional[dict] = None,
+                    extra: Optional[dict] = None, keep: int = 2) -> Path:
+    """Write ckpt-<step>.safetensors, then its JSON sidecar, both atomically; return the JSON path.
+
+    Keeps the newest `keep` checkpoints of `out_dir` (0 = keep all). `config` and `extra`
+    (e.g. the data-order state) must be JSON-able.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if ema is not None and ema is not model:
+        tensors.update({f"ema.{k}": v.detach().cpu().contiguous() for k, v in ema.state_dict().items()})
+    rng_tensors, rng = rng_state()
+    tensors.update(rng_tensors)
+    optim = None
+    if optimizer is not None:
+        opt_tensors, optim = optimizer_state(optimizer)
+        tensors.update(opt_tensors)
+    blob = st_save(tensors, metadata={"format": FORMAT, "step": str(step)})
+    weights = out / f"ckpt-{step:06d}.safetensors"
+    atomic_write_bytes(weights, blob)
+    meta = {"format": FORMAT, "step": step, "weights": weights.name, "sha256": hashlib.sha256(blob).hexdigest(),
+            "model": model_spec(model), "config": config, "optimizer": optim, "rng": rng, **(extra or {})}
+    sidecar = weights.with_suffix(".json")
+    atomic_write_bytes(sidecar, json.dumps(meta, indent=1).encode())    # the commit record, last
+    _prune(out, keep)
+    return sidecar
+
+
+def _prune(out: Path, keep: int) -> None:
+    """Delete all but the newest `keep` checkpoints: the sidecar first, so none is ever half there."""
+    if keep < 1:
+        return
+    for old in list_checkpoints(out)[:-keep]:
+        old.unlink(missing_ok=True)
+        old.with_suffix(".safetensors").unlink(missing_ok=True)
+
+
+def list_checkpoints(out_dir: PathLike) -> list[Path]:
+    """The checkpoint sidecars (ckpt-<step>.json) in `out_dir`, oldest first."""
+    found = [(int(m.group(1)), p) for p in Path(out_dir).glob("ckpt-*.json") if (m := _NAME.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def latest_checkpoint(out_dir: PathLike) -> Optional[Path]:
+    """The newest checkpoint sidecar in `out_dir`, or None."""
+    found = list_checkpoints(out_dir) if Path(out_dir).is_dir() else []
+    return found[-1] if found else None
+
+
+def load_checkpoint(path: PathLike) -> Checkpoint:
+    """Read a checkpoint without executing anything from the file.
+
+    path: a directory (its newest checkpoint), a sidecar .json, a .safetensors file (with its
+    sidecar if present), or a .pt/.pth/.bin state dict read with `torch.load(weights_only=True)`.
+    Raises ValueError if it is missing, torn (digest mismatch) or not plain tensors.
+    """
+    p = Path(path)
+    if p.is_dir():
+        latest = latest_checkpoint(p)
+        if latest is None:
+            raise ValueError(f"checkpoint: no ckpt-*.json in directory {str(p)!r}")
+        p = latest
+    if not p.is_file():
+        raise ValueError(f"checkpoint: no such file {str(p)!r}")
+    if p.suffix == ".json":
+        return _load_pair(p)
+    if p.suffix == ".safetensors":
+        side = p.with_suffix(".json")
+        return _load_pair(side) if side.is_file() else Checkpoint(p, {}, st_load(p.read_bytes()))
+    return Checkpoint(p, {}, _load_pickle_safely(p))
+
+
+def _load_pair(sidecar: Path) -> Checkpoint:
+    meta = json.loads(sidecar.read_text())
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"checkpoint: {str(sidecar)!r} is not a {FORMAT} sidecar")
+    blob = (sidecar.parent / meta["weights"]).read_bytes()
+    if hashlib.sha256(blob).hexdigest() != meta["sha256"]:
+        raise ValueError(f"checkpoint: {meta['weights']} does not match the digest in {sidecar.name}")
+    return Checkpoint(sidecar, meta, st_load(blob))
+
+
+def _load_pickle_safely(p: Path) -> dict[str, Tensor]:
+    """A .pt state dict through torch's weights-only unpickler: tensors, containers, numbers only."""
+    try:
+        obj = torch.load(p, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, AttributeError, TypeError, EOFError) as err:
+        raise ValueError(f"checkpoint: refusing {str(p)!r}: not a plain weights file ({err})") from err
+    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict) or not all(isinstance(v, Tensor) for v in obj.values()):
+        raise ValueError(f"checkpoint: {str(p)!r} must hold a dict of tensors")
+    return {f"model.{k}": v for k, v in obj.items()}
+
+
+def load_model(path: Union[PathLike, Checkpoint], *, ema: bool = True) -> nn.Module:
+    """The network of a checkpoint (a path or a loaded `Checkpoint`) in eval mode, with its
+    EMA weights if saved and `ema`."""
+    ckpt = path if isinstance(path, Checkpoint) else load_checkpoint(path)
+    if "model" not in ckpt.meta:
+        raise ValueError(f"checkpoint: {str(ckpt.path)!r} has no JSON sidecar describing the model")
+    model = model_from_spec(ckpt.meta["model"])
+    state = ckpt.state("ema") if ema and ckpt.state("ema") else ckpt.state("model")
+    model.load_state_dict(state)
+    return model.eval()
