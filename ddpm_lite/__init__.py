@@ -28,4 +28,5 @@ from .metrics import (DigitsClassifier, class_histogram, digits_fd, digits_featu
                       load_digits_classifier, real_vs_real_floor)
 from .train_config import TrainConfig
 from .train import TrainResult, batch_indices, ema_update, train, warmup_lr
-from .checkpoint import Checkpoint, latest_checkpoint, load_checkpoint, load_model, save_checkpoint
+from .checkpoint import (Checkpoint, course_model, export_model, latest_checkpoint, load_checkpoint, load_model,
+                         save_checkpoint)

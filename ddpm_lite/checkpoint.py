@@ -265,3 +265,31 @@ def load_model(path: Union[PathLike, Checkpoint], *, ema: bool = True) -> nn.Mod
     state = ckpt.state("ema") if ema and ckpt.state("ema") else ckpt.state("model")
     model.load_state_dict(state)
     return model.eval()
+
+
+COURSE_MODELS = Path(__file__).parent / "assets" / "models"
+
+
+def export_model(checkpoint: PathLike, out_dir: PathLike, *, ema: bool = True) -> Path:
+    """Write only the network of a checkpoint (its EMA weights if `ema`) as a new, small checkpoint.
+
+    No optimizer state and no second copy of the weights: this is how the course's shipped
+    models in `ddpm_lite/assets/models/` were made (see `course_model`). Returns the sidecar.
+    """
+    ckpt = load_checkpoint(checkpoint)
+    model = load_model(ckpt, ema=ema)
+    return save_checkpoint(out_dir, step=int(ckpt.meta.get("step", 0)), model=model,
+                           config=ckpt.meta.get("config"), keep=1)
+
+
+def course_model(name: str) -> nn.Module:
+    """A model shipped with the package, in eval mode: "digits", "digits_cond" or "ring".
+
+    Each was trained on a 2-core CPU by the command recorded in its sidecar's config (and in
+    `ddpm_lite/assets/models/README.md`), then reduced with `export_model`. Lessons 06-12.
+    """
+    names = sorted(p.name for p in COURSE_MODELS.iterdir() if p.is_dir()) if COURSE_MODELS.is_dir() else []
+    if name not in names:
+        raise ValueError(f"name must be one of {names}, got {name!r}")
+    return load_model(COURSE_MODELS / name)
+

@@ -70,6 +70,15 @@ class EvalConfig:
     device: str = "auto"
 
 
+@dataclass(frozen=True)
+class ExportConfig:
+    """`export`: keep only the network (EMA weights by default) of a checkpoint, small enough to ship."""
+
+    checkpoint: str
+    out_dir: str
+    ema: bool = True
+
+
 # ---------------------------------------------------------------------------- flags from fields
 def _parse_bool(text: str) -> bool:
     if text.lower() in ("1", "true", "yes", "on"):
@@ -142,7 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_dataclass_flags(train, TrainConfig)
     for name, cls, text in (("sample", SampleConfig, "draw samples from a checkpoint"),
                             ("convert", ConvertConfig, "convert diffusers weights to a checkpoint"),
-                            ("evaluate", EvalConfig, "bits/dim and the digits Frechet distance")):
+                            ("evaluate", EvalConfig, "bits/dim and the digits Frechet distance"),
+                            ("export", ExportConfig, "keep only the (EMA) network of a checkpoint")):
         add_dataclass_flags(sub.add_parser(name, help=text), cls)
     return parser
 
@@ -156,7 +166,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             base = PRESETS[args.preset] if args.preset else TrainConfig()
             return run_train(config_from_args(TrainConfig, args, base))
         cls, run = {"sample": (SampleConfig, run_sample), "convert": (ConvertConfig, run_convert),
-                    "evaluate": (EvalConfig, run_evaluate)}[args.command]
+                    "evaluate": (EvalConfig, run_evaluate), "export": (ExportConfig, run_export)}[args.command]
         return run(config_from_args(cls, args))
     except ValueError as err:
         parser.error(str(err))
@@ -278,3 +288,11 @@ def run_evaluate(c: EvalConfig) -> int:
         report.update(digits_fd=metrics.digits_fd(samples.float().cpu()), fd_samples=c.fd_samples)
     print(json.dumps(report))
     return 0
+
+
+def run_export(c: ExportConfig) -> int:
+    from .checkpoint import export_model
+
+    print(f"wrote {export_model(c.checkpoint, c.out_dir, ema=c.ema)}")
+    return 0
+

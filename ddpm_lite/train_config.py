@@ -19,7 +19,19 @@ from .unet import PRESETS as UNET_PRESETS
 IMAGE_SETS = ("digits", "mnist", "fashion_mnist", "cifar10")
 DATASETS = IMAGE_SETS + tuple(sorted(TOYS))
 MODELS = tuple(UNET_PRESETS) + ("mlp",)
-SCHEDULES = {"linear": linear_schedule, "cosine": cosine_schedule}
+
+
+def linear_schedule_for(T: int):
+    """The paper's linear schedule stretched to T steps: betas scaled by 1000 / T (capped at 0.999).
+
+    Keeps sum(beta), hence alpha_bar_T ~ 4e-5, about what it is at T = 1000, so x_T is noise
+    for any T (the scaling of Nichol & Dhariwal 2021's code); equal to the paper's at T = 1000.
+    """
+    scale = 1000 / T
+    return linear_schedule(T, beta_1=1e-4 * scale, beta_T=min(0.02 * scale, 0.999))
+
+
+SCHEDULES = {"linear": linear_schedule_for, "cosine": cosine_schedule}
 # Fields that fix the model's shape or the data order: a resumed run must not change them.
 RESUME_FIXED = ("model", "model_overrides", "dropout", "dataset", "n_toy", "schedule", "T", "batch_size",
                 "seed", "class_conditional", "augment")

@@ -23,7 +23,8 @@ HTML = ROOT / "_build" / "html"
 PAGES = ["book/intro.html", "book/notation.html", "book/errata.html", "notebooks/00_getting_started.html",
          "notebooks/01_forward_process.html", "notebooks/02_posterior.html",
          "notebooks/03_variational_bound.html", "notebooks/04_predicting_noise.html",
-         "notebooks/05_unet.html"]
+         "notebooks/05_unet.html", "notebooks/06_training_sampling.html", "notebooks/09_scores_langevin.html",
+         "notebooks/10_sde_ode.html"]
 LESSON = "notebooks/00_getting_started.html"
 
 

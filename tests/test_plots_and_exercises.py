@@ -63,3 +63,22 @@ def test_exercises_05(capsys):
     assert ddpm_lite.exercises.check("05-attention", 16)
     assert not ddpm_lite.exercises.check("05-attention", 4)
     assert "pixels x pixels" in capsys.readouterr().out
+
+
+def test_exercises_06(capsys):
+    def step(s, eps, x_t, t, z, variance):
+        shape = (-1,) + (1,) * (x_t.ndim - 1)
+        coef = (s.beta[t] / (1 - s.alpha_bar[t]).sqrt()).reshape(shape)
+        mean = (x_t - coef * eps) / s.alpha[t].sqrt().reshape(shape)
+        var = (s.beta if variance == "beta" else s.beta_tilde)[t].reshape(shape)
+        return mean + torch.where((t > 1).reshape(shape), var.sqrt() * z, 0)
+
+    def noisy_last_step(s, eps, x_t, t, z, variance):      # forgets that t = 1 adds no noise
+        shape = (-1,) + (1,) * (x_t.ndim - 1)
+        return step(s, eps, x_t, t, z, variance) + torch.where((t == 1).reshape(shape), z, 0)
+
+    assert ddpm_lite.exercises.check("06-step", step)
+    assert not ddpm_lite.exercises.check("06-step", noisy_last_step)
+    assert "wrong at t = [1]" in capsys.readouterr().out
+    assert ddpm_lite.exercises.check("06-ema", 0.9999 / 0.0001)
+    assert not ddpm_lite.exercises.check("06-ema", 10_000)

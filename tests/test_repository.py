@@ -35,6 +35,9 @@ def test_lessons_follow_the_template():
         for cell in code:
             assert not any(o.get("output_type") == "error" for o in cell.get("outputs", [])), path.name
             assert not "".join(cell["source"]).lstrip().startswith("# NBVAL"), "use cell tags, not # NBVAL comments"
+        for text in headings:  # a backtick in a fence's first line ends the fence: the block renders as code
+            fences = [line for line in text.splitlines() if line.startswith("```{")]
+            assert not any("`" in line[3:] for line in fences), f"{path.name}: backtick in {fences}"
         for text in headings:  # a titled box needs {admonition}; {warning} would print the title as text
             assert "{warning} Common mistake" not in text, f"{path.name}: write Common mistake boxes as admonitions"
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import ddpm_lite
 from ddpm_lite import checkpoint
 from ddpm_lite.mlp import MLPDenoiser
 from ddpm_lite.train import TrainConfig, batch_indices, ema_update, train, warmup_lr
@@ -164,3 +165,11 @@ def test_sigint_saves_a_checkpoint_first_then_resume_is_exact(tmp_path, referenc
     assert 13 <= step < 60 and step % 10 != 0, step        # written by the interrupt, not the schedule
     assert "interrupted" in err
     _assert_bitwise_equal(_resume_to_end(tmp_path), reference)
+
+
+def test_linear_schedule_is_stretched_to_any_T():
+    from ddpm_lite.train_config import SCHEDULES
+
+    assert torch.equal(SCHEDULES["linear"](1000).beta, ddpm_lite.linear_schedule().beta)   # the paper's at T = 1000
+    for T in (20, 50, 100, 250):
+        assert SCHEDULES["linear"](T).alpha_bar[T] < 1e-3, T     # x_T is noise at every T
