@@ -1,0 +1,62 @@
+"""The registry of exercise checkers: ``check("00-half", answer)`` says whether an answer is right.
+
+The right answers are computed here from the package's own functions when a check runs;
+none is stored. A checker prints a verdict (and a hint when the answer is wrong) and returns
+True or False, so a lesson can ``assert`` it. Register one with ``@exercise("NN-name")``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+
+
+Verdict = tuple[bool, str]
+EXERCISES: dict[str, Callable[[object], Verdict]] = {}
+
+
+def exercise(name: str):
+    """Register the decorated function as the checker of exercise ``name``."""
+    def register(checker: Callable[[object], Verdict]) -> Callable[[object], Verdict]:
+        EXERCISES[name] = checker
+        return checker
+    return register
+
+
+def check(exercise: str, answer: object) -> bool:
+    """Check ``answer`` to the exercise named ``exercise`` (e.g. "00-half"); print and return the verdict."""
+    if exercise not in EXERCISES:
+        raise ValueError(f"exercise must be one of {sorted(EXERCISES)}, got {exercise!r}")
+    if isinstance(answer, torch.Tensor) and answer.numel() == 1:
+        answer = answer.item()
+    ok, message = EXERCISES[exercise](answer)
+    print(f"{exercise}: {message}")
+    return ok
+
+
+def _is_int(answer: object) -> bool:
+    return isinstance(answer, int) and not isinstance(answer, bool)
+
+
+def _is_number(answer: object) -> bool:
+    return isinstance(answer, (int, float)) and not isinstance(answer, bool) and math.isfinite(answer)
+
+
+def _first_step_at_or_below(alpha_bar: torch.Tensor, level: float) -> int:
+    return int((alpha_bar <= level).nonzero()[0])  # index t of a T+1 table is the paper's t
+
+
+def _step_verdict(answer: object, truth: int, hint: str) -> Verdict:
+    if not _is_int(answer):
+        return False, f"expected an integer step t, got {answer!r}"
+    if answer == truth:
+        return True, "correct"
+    if abs(answer - truth) == 1:
+        return False, "off by one: is index 0 of your tensor beta_1 or clean data?"
+    return False, f"not yet: {hint}"
+
+
+def _close(answer: object, truth: float, rtol: float = 1e-4) -> bool:
+    return _is_number(answer) and abs(answer - truth) <= rtol * abs(truth)
