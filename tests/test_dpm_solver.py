@@ -16,13 +16,6 @@ GM = toy_mixture()
 MODEL = GM.eps_model(S)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def _x_T(n, seed=0):
     return torch.randn(n, 2, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)

@@ -1,6 +1,5 @@
 """Classifier guidance and classifier-free guidance, checked against an exact Bayes classifier."""
 
-import pytest
 import torch
 
 from ddpm_lite import GaussianMixture, linear_schedule
@@ -10,14 +9,6 @@ from ddpm_lite.sde import VPSDE, prior_sample, sample_reverse_sde, score_fn_from
 S = linear_schedule()
 NULL = -1
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These tensors are tiny: intra-op threads only add overhead, and stall on a busy machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _oracles():

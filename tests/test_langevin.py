@@ -9,14 +9,6 @@ from ddpm_lite import GaussianMixture
 from ddpm_lite.langevin import annealed_langevin, langevin, noise_ladder
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These tensors are tiny: intra-op threads only add overhead, and stall on a busy machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def test_langevin_reaches_the_moments_of_a_gaussian():
     """N(mu, diag(s^2)) with score -(x - mu) / s^2. Unadjusted Langevin is biased: its exact

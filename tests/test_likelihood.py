@@ -10,14 +10,6 @@ from ddpm_lite.likelihood import bits_per_dim, ode_bits_per_dim, ode_log_likelih
 from ddpm_lite.sde import VPSDE, mixture_score_fn
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These tensors are tiny: intra-op threads only add overhead, and stall on a busy machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def _centred_mixture():
     """A 2-D mixture with mean zero.

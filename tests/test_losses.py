@@ -13,15 +13,6 @@ from ddpm_lite import (GaussianMixture, discretized_gaussian_log_likelihood, lin
 LEVELS = torch.linspace(-1, 1, 256, dtype=torch.float64)   # the 8-bit grid in [-1, 1]
 
 
-@pytest.fixture
-def one_thread():
-    """Many small ops: on a busy 2-core machine, torch's thread pool only adds waiting."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_normal_kl_matches_torch_distributions():
     gen = torch.Generator().manual_seed(0)
     m1, m2, lv1, lv2 = (torch.randn(50, dtype=torch.float64, generator=gen) * 2 for _ in range(4))
@@ -106,7 +97,7 @@ def _bin_probabilities(gm):
 
 
 @pytest.mark.parametrize("variance", ["beta", "beta_tilde"])
-def test_vlb_with_the_oracle_bounds_the_exact_discrete_nll(variance, one_thread):
+def test_vlb_with_the_oracle_bounds_the_exact_discrete_nll(variance):
     """E_x0[L] >= H(P) = E_x0[-log2 P(x_0)], and is within 1 bit/dim of it.
 
     Every level x_j is evaluated `reps` times and weighted by its exact probability P_j, so

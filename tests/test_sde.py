@@ -13,14 +13,6 @@ from ddpm_lite.sde import (VESDE, VPSDE, mixture_eps_fn, mixture_score_fn, noise
 S = linear_schedule()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These tensors are tiny: intra-op threads only add overhead, and stall on a busy machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def _mixture():
     """Three 2-D components; narrow enough that mistakes in the score show."""

@@ -8,22 +8,10 @@ import torch
 
 from ddpm_lite import MLPDenoiser, UNet, UNetConfig, timestep_embedding
 from ddpm_lite.unet import AttnBlock, ResBlock
+from _nets import perturb
 
 TINY = dict(in_channels=1, out_channels=1, ch=16, ch_mult=(1, 2), num_res_blocks=1, attn_resolutions=(4,),
             dropout=0.0, resolution=8, groups=4)
-
-
-@torch.no_grad()
-def perturb(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
-    """Replace every parameter (zero-initialised ones included) with O(1)-scale noise."""
-    g = torch.Generator().manual_seed(seed)
-    for name, p in model.named_parameters():
-        if p.ndim > 1:
-            p.copy_(torch.randn(p.shape, generator=g) / p[0].numel() ** 0.5)
-        else:
-            base = 1.0 if "norm" in name and name.endswith("weight") else 0.0
-            p.copy_(base + 0.1 * torch.randn(p.shape, generator=g))
-    return model
 
 
 def tiny(**overrides) -> UNet:
