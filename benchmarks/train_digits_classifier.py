@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
-from ddpm_lite.data import digits
+from ddpm_lite.datasets import digits
 from ddpm_lite.metrics import CLASSIFIER_INFO, CLASSIFIER_WEIGHTS, DigitsClassifier, digits_split
 
 SEED, EPOCHS, BATCH, LR = 0, 40, 64, 2e-3

@@ -5,7 +5,6 @@ __version__ = "0.1.0"
 from . import exercises
 from .device import by_mode, pick_device, run_mode, seed_everything
 from .stats import moment_z_scores
-from .data import digits
 from .toys import checkerboard, ring_of_gaussians, swiss_roll, toy_data, two_moons
 from .schedule import Schedule, cosine_schedule, gather, linear_schedule, respace
 from .diffusion import eps_from_x0, p_mean_var, q_posterior, q_sample, reverse_log_variance, x0_from_eps
@@ -23,7 +22,7 @@ from .sde import (VESDE, VPSDE, mixture_eps_fn, mixture_score_fn, noised_mixture
 from .likelihood import bits_per_dim, ode_bits_per_dim, ode_log_likelihood
 from .langevin import annealed_langevin, langevin, noise_ladder
 from .guidance import classifier_free_guidance, classifier_guidance
-from .datasets import load_dataset, random_hflip
+from .datasets import digits, load_dataset, random_hflip
 from .metrics import (DigitsClassifier, class_histogram, digits_fd, digits_features, frechet_distance,
                       load_digits_classifier, real_vs_real_floor)
 from .train_config import TrainConfig

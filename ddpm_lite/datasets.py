@@ -27,13 +27,29 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .data import digits
 from .toys import TOYS, toy_data
 
 IMAGE_SETS = ("digits", "mnist", "fashion_mnist", "cifar10")
 _IDX_FOLDERS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
 _TORCHVISION_CLASSES = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "CIFAR10"}
 _CIFAR_FOLDER = "cifar-10-batches-py"
+
+
+DIGIT_LEVELS = 17
+
+
+def digits() -> tuple[Tensor, Tensor]:
+    """scikit-learn's bundled UCI digits: float32 images in [-1, 1] of shape (1797, 1, 8, 8), int64 labels.
+
+    1,797 real 8x8 images that need no download. Their pixels take only 17 grey levels
+    (0..16), which matters for bits per dimension (lessons 03 and 07).
+    """
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = torch.as_tensor(bunch.images, dtype=torch.float32)           # (N, 8, 8), 0..16
+    images = images / (DIGIT_LEVELS - 1) * 2 - 1                           # 17 levels in [-1, 1]
+    return images.unsqueeze(1), torch.as_tensor(bunch.target, dtype=torch.int64)
 
 
 def read_idx(path: Union[str, Path]) -> np.ndarray:

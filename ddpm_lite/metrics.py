@@ -8,7 +8,7 @@ held-out accuracy, the SHA-256 of the weights and the command that made them:
 
     python benchmarks/train_digits_classifier.py
 
-The digits have only 17 grey levels (0..16 mapped to [-1, 1]; see `ddpm_lite.data`), which
+The digits have only 17 grey levels (0..16 mapped to [-1, 1]; see `ddpm_lite.datasets.digits`), which
 matters for bits/dim elsewhere but not here. The Fréchet distance is estimated from n samples
 and is biased upwards for finite n, so compare numbers only at equal n, and report each one
 beside `real_vs_real_floor(n)`: the distance between two sets of real digits of the same size.
@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from ._checks import check_positive_int
-from .data import digits
+from .datasets import digits
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 CLASSIFIER_WEIGHTS = ASSETS / "digits_classifier.safetensors"

@@ -29,7 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from . import checkpoint as ckpt_io
-from .data import digits
+from .datasets import augmentation, digits, load_dataset
 from .losses import loss_simple
 from .mlp import MLPDenoiser
 from .samplers import sample_ddim
@@ -100,12 +100,7 @@ def load_data(c: TrainConfig) -> tuple[Tensor, Optional[Tensor]]:
         return toy_data(c.dataset, c.n_toy, generator=torch.Generator().manual_seed(c.seed)), None
     if c.dataset == "digits":
         return digits()
-    try:
-        from .datasets import load_dataset
-    except ImportError as err:
-        raise ValueError(f"dataset={c.dataset!r} needs ddpm_lite.datasets, which is not installed") from err
-    x, y = load_dataset(c.dataset, root=c.data_root, train=True, download=c.download)
-    return x, y
+    return load_dataset(c.dataset, root=c.data_root, train=True, download=c.download)
 
 
 def build_model(c: TrainConfig, x: Tensor, num_classes: Optional[int]) -> nn.Module:
@@ -120,10 +115,6 @@ def build_model(c: TrainConfig, x: Tensor, num_classes: Optional[int]) -> nn.Mod
 
 def _augmentation(c: TrainConfig) -> Optional[Callable]:
     if not c.augment or c.dataset in TOYS:
-        return None
-    try:
-        from .datasets import augmentation
-    except ImportError:
         return None
     return augmentation(c.dataset)
 

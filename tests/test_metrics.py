@@ -11,7 +11,7 @@ import scipy.linalg
 import torch
 import torch.nn.functional as F
 
-from ddpm_lite.data import digits
+from ddpm_lite.datasets import digits
 from ddpm_lite.metrics import (CLASSIFIER_INFO, CLASSIFIER_WEIGHTS, class_histogram, digits_fd, digits_features,
                                digits_split, frechet_distance, frechet_distance_gaussians,
                                load_digits_classifier, real_vs_real_floor)
