@@ -24,7 +24,7 @@ PAGES = ["book/intro.html", "book/notation.html", "book/errata.html", "notebooks
          "notebooks/01_forward_process.html", "notebooks/02_posterior.html",
          "notebooks/03_variational_bound.html", "notebooks/04_predicting_noise.html",
          "notebooks/05_unet.html", "notebooks/06_training_sampling.html", "notebooks/09_scores_langevin.html",
-         "notebooks/10_sde_ode.html"]
+         "notebooks/10_sde_ode.html", "notebooks/08_ddim.html", "notebooks/11_fast_solvers.html"]
 LESSON = "notebooks/00_getting_started.html"
 
 
