@@ -32,6 +32,10 @@ def test_lessons_follow_the_template():
         setup = "".join(code[1]["source"])
         for call in ("pick_device(", "run_mode(", "seed_everything("):
             assert call in setup, f"{path.name}: the setup cell must call {call}...)"
+        counts = [c.get("execution_count") for c in code if "".join(c["source"]).strip()]
+        # Committed as run top to bottom in one fresh kernel: nbval compares nothing for a cell
+        # without stored outputs, so an unexecuted lesson would pass it silently.
+        assert counts == list(range(1, len(counts) + 1)), f"{path.name}: re-execute it (counts {counts[:5]}...)"
         for cell in code:
             assert not any(o.get("output_type") == "error" for o in cell.get("outputs", [])), path.name
             assert not "".join(cell["source"]).lstrip().startswith("# NBVAL"), "use cell tags, not # NBVAL comments"
