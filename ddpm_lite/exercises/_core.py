@@ -60,3 +60,18 @@ def _step_verdict(answer: object, truth: int, hint: str) -> Verdict:
 
 def _close(answer: object, truth: float, rtol: float = 1e-4) -> bool:
     return _is_number(answer) and abs(answer - truth) <= rtol * abs(truth)
+
+
+def _call(answer, *args, convert=None):
+    """(the learner's answer at args, None), or (None, a message) if it raised: a checker says so
+    rather than crashing. `convert` (e.g. float) is applied inside the same guard."""
+    try:
+        value = answer(*args)
+        return (convert(value) if convert is not None else value), None
+    except Exception as error:  # the learner's code failed: report it as a verdict
+        return None, f"your function raised {type(error).__name__}: {error}"
+
+
+
+def _as_float64(value) -> torch.Tensor:
+    return torch.as_tensor(value, dtype=torch.float64)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..schedule import cosine_schedule, linear_schedule
-from ._core import Verdict, _first_step_at_or_below, _is_number, _step_verdict, exercise
+from ._core import Verdict, _as_float64, _call, _first_step_at_or_below, _is_number, _step_verdict, exercise
 
 
 @exercise("00-half")
@@ -37,10 +37,9 @@ def _check_01_variance(answer: object) -> Verdict:
         return False, "expected a function of (alpha_bar, v)"
     for alpha_bar, v in [(0.9, 0.25), (0.5, 1.0), (0.01, 4.0), (1.0, 2.0)]:
         truth = alpha_bar * v + (1 - alpha_bar)
-        try:
-            value = float(answer(alpha_bar, v))
-        except Exception as error:  # the learner's function failed: say so, do not crash
-            return False, f"your function raised {type(error).__name__}: {error}"
+        value, error = _call(answer, alpha_bar, v, convert=float)
+        if error:
+            return False, error
         if not abs(value - truth) <= 1e-9:
             return False, f"not yet: at alpha_bar = {alpha_bar}, v = {v} you give {value:.4g}"
     return True, "correct: and with v = 1 the variance is 1 at every t (variance preserving)"
@@ -68,10 +67,9 @@ def _check_02_eps_form(answer: object) -> Verdict:
     eps = torch.randn(64, 3, generator=generator, dtype=torch.float64)
     t = torch.randint(1, s.T + 1, (64,), generator=generator)
     x_t = q_sample(s, x_0, t, eps)
-    try:
-        mu = torch.as_tensor(answer(x_t, eps, t, s), dtype=torch.float64)
-    except Exception as error:  # the learner's function failed: say so, do not crash
-        return False, f"your function raised {type(error).__name__}: {error}"
+    mu, error = _call(answer, x_t, eps, t, s, convert=_as_float64)
+    if error:
+        return False, error
     truth, _ = q_posterior(s, x_0, x_t, t)
     if mu.shape == truth.shape and torch.allclose(mu, truth, rtol=1e-9, atol=1e-9):
         return True, "correct"

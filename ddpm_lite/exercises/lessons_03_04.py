@@ -7,7 +7,7 @@ import math
 import torch
 
 from ..schedule import linear_schedule
-from ._core import Verdict, _close, _is_number, exercise
+from ._core import Verdict, _as_float64, _call, _close, _is_number, exercise
 
 
 @exercise("03-kl")
@@ -112,10 +112,9 @@ def _check_04_score(answer: object) -> Verdict:
     x_t = torch.linspace(-3, 3, 13, dtype=torch.float64)[:, None]
     for t in (1, 10, 100, 1000):
         truth = oracle.eps_star(s, x_t, torch.full((13,), t))
-        try:
-            value = torch.as_tensor(answer(x_t, t), dtype=torch.float64)
-        except Exception as error:  # the learner's function failed: say so, do not crash
-            return False, f"your function raised {type(error).__name__}: {error}"
+        value, error = _call(answer, x_t, t, convert=_as_float64)
+        if error:
+            return False, error
         if value.shape != truth.shape or not torch.allclose(value, truth, rtol=1e-9, atol=1e-12):
             return False, (f"not yet at t = {t}: eps_star = sqrt(1 - ab) x_t / (ab * 0.25 + 1 - ab), "
                            "the noise's share of x_t")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..schedule import linear_schedule
-from ._core import Verdict, _is_number, exercise
+from ._core import Verdict, _as_float64, _call, _is_number, exercise
 
 
 @exercise("05-resblock")
@@ -18,10 +18,9 @@ def _check_05_resblock(answer: object) -> Verdict:
     for c_in, c_out, e in [(64, 64, 256), (64, 128, 512), (96, 32, 128)]:
         block = ResBlock(c_in, c_out, emb_dim=e, dropout=0.0, groups=32, eps=1e-6)
         truth = sum(p.numel() for p in block.parameters())
-        try:
-            value = answer(c_in, c_out, e)
-        except Exception as error:  # the learner's function failed: say so, do not crash
-            return False, f"your function raised {type(error).__name__}: {error}"
+        value, error = _call(answer, c_in, c_out, e)
+        if error:
+            return False, error
         if value != truth:
             return False, f"not yet: for (c_in, c_out, e) = {(c_in, c_out, e)} you count {value}"
     return True, "correct"
@@ -55,10 +54,9 @@ def _check_06_step(answer: object) -> Verdict:
     t = torch.tensor([1, 2, 3, 10, 100, 500, 999, 1000] * 2)
     for variance in ("beta", "beta_tilde"):
         truth = ddpm_step(s, eps, x_t, t, noise=z, variance=variance)
-        try:
-            value = torch.as_tensor(answer(s, eps, x_t, t, z, variance), dtype=torch.float64)
-        except Exception as error:  # the learner's function failed: say so, do not crash
-            return False, f"your function raised {type(error).__name__}: {error}"
+        value, error = _call(answer, s, eps, x_t, t, z, variance, convert=_as_float64)
+        if error:
+            return False, error
         if value.shape != truth.shape or not torch.allclose(value, truth, rtol=1e-9, atol=1e-12):
             wrong_t = sorted({int(v) for v in t[(value - truth).abs().reshape(16, -1).amax(1) > 1e-9]}) \
                 if value.shape == truth.shape else "all"

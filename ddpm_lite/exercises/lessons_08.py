@@ -5,15 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..schedule import cosine_schedule, linear_schedule
-from ._core import Verdict, _is_number, exercise
-
-
-def _call(answer, *args):
-    """The learner's answer at args, or the error message it raised."""
-    try:
-        return answer(*args), None
-    except Exception as error:  # the learner's function failed: say so, do not crash
-        return None, f"your function raised {type(error).__name__}: {error}"
+from ._core import Verdict, _call, _is_number, exercise
 
 
 @exercise("08-sigma")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..schedule import linear_schedule
-from ._core import Verdict, _close, _is_number, exercise
+from ._core import Verdict, _as_float64, _call, _close, _is_number, exercise
 
 
 # ---------------------------------------------------------------- lesson 09: scores and Langevin
@@ -53,10 +53,9 @@ def _check_09_ula_variance(answer: object) -> Verdict:
     for s2, eps in [(1.0, 0.1), (0.09, 0.09), (4.0, 0.5), (0.25, 1e-3)]:
         rho = _ula_coefficient(s2, eps)
         truth = eps / (1 - rho**2)                       # fixed point of v = rho^2 v + eps
-        try:
-            value = float(answer(s2, eps))
-        except Exception as error:  # the learner's function failed: say so, do not crash
-            return False, f"your function raised {type(error).__name__}: {error}"
+        value, error = _call(answer, s2, eps, convert=float)
+        if error:
+            return False, error
         if not abs(value - truth) <= 1e-9 * truth:
             if abs(value - s2) <= 1e-12 * s2:
                 return False, "not yet: for any step > 0 the unadjusted chain is biased; it is not s2"
@@ -76,10 +75,9 @@ def _check_09_dsm_target(answer: object) -> Verdict:
         x_tilde = (x + sigma * torch.randn(32, 2, generator=generator, dtype=torch.float64)).requires_grad_(True)
         log_kernel = (-((x_tilde - x) ** 2).sum() / (2 * sigma**2))       # up to a constant
         truth = torch.autograd.grad(log_kernel, x_tilde)[0]
-        try:
-            value = torch.as_tensor(answer(x_tilde.detach(), x, sigma), dtype=torch.float64)
-        except Exception as error:  # the learner's function failed: say so, do not crash
-            return False, f"your function raised {type(error).__name__}: {error}"
+        value, error = _call(answer, x_tilde.detach(), x, sigma, convert=_as_float64)
+        if error:
+            return False, error
         if value.shape != truth.shape:
             return False, f"not yet: expected shape {tuple(truth.shape)}, got {tuple(value.shape)}"
         if not torch.allclose(value, truth, rtol=1e-9, atol=1e-12):
@@ -123,10 +121,9 @@ def _check_10_pf_drift(answer: object) -> Verdict:
     score = torch.randn(16, 2, generator=generator, dtype=torch.float64)
     for t in (0.1, 0.5, 0.9):
         truth = pf_ode_drift(lambda x, t: score, sde, x, t)
-        try:
-            value = torch.as_tensor(answer(x, t, score), dtype=torch.float64)
-        except Exception as error:  # the learner's function failed: say so, do not crash
-            return False, f"your function raised {type(error).__name__}: {error}"
+        value, error = _call(answer, x, t, score, convert=_as_float64)
+        if error:
+            return False, error
         if value.shape == truth.shape and torch.allclose(value, truth, rtol=1e-9, atol=1e-12):
             continue
         if value.shape == truth.shape and torch.allclose(value, 2 * truth, rtol=1e-9, atol=1e-12):

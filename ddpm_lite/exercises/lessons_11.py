@@ -7,7 +7,7 @@ import math
 import torch
 
 from ..schedule import linear_schedule
-from ._core import Verdict, exercise
+from ._core import Verdict, _call, exercise
 
 
 @exercise("11-coef")
@@ -22,10 +22,9 @@ def _check_11_coef(answer: object) -> Verdict:
     for t_s, t_t in [(1000, 900), (500, 450), (100, 20), (20, 1), (1000, 1)]:
         h = float(lam[t_t] - lam[t_s])
         truth = -float(alpha[t_t]) * math.expm1(-h)
-        try:
-            value = float(answer(float(lam[t_s]), float(lam[t_t])))
-        except Exception as error:  # the learner's function failed: say so, do not crash
-            return False, f"your function raised {type(error).__name__}: {error}"
+        value, error = _call(answer, float(lam[t_s]), float(lam[t_t]), convert=float)
+        if error:
+            return False, error
         if not math.isfinite(value) or abs(value - truth) > 1e-9 * max(1.0, abs(truth)):
             hint = " (negative: check the sign of h = lam_t - lam_s)" if value < 0 else ""
             return False, f"not yet: from t = {t_s} to t = {t_t} you give {value:.6g}{hint}"
