@@ -12,7 +12,8 @@ from .oracle import GaussianMixture
 from .samplers import (ddim_invert, ddim_sigma, ddim_step, ddim_timesteps, ddpm_step, sample_ddim,
                        sample_ddpm, slerp)
 from .dpm_solver import dpm_solver_timesteps, half_log_snr, sample_dpm_solver
-from .losses import discretized_gaussian_log_likelihood, loss_simple, normal_kl, prior_bpd, vlb_terms_bpd
+from .losses import (coding_rate_bpd, discretized_gaussian_log_likelihood, loss_simple, normal_kl, prior_bpd,
+                     vlb_terms_bpd)
 from .unet import UNet, UNetConfig, timestep_embedding
 from .mlp import MLPDenoiser
 from .pretrained import convert_diffusers_unet, load_pretrained

@@ -100,21 +100,32 @@ def prior_bpd(s: Schedule, x_0: Tensor) -> Tensor:
 
 
 def _vlb_terms_at(eps_theta: EpsTheta, s: Schedule, x_0: Tensor, t: Tensor, eps: Tensor,
-                  variance: str) -> Tensor:
+                  variance: str, bins: int) -> Tensor:
     """The bound's term at each row's own t, bits/dim: L_0 if t = 1 else L_{t-1}. (N,)."""
     x_t = q_sample(s, x_0, t, eps)
     mean, _, log_var = p_mean_var(s, eps_theta(x_t, t), x_t, t, variance=variance)
     mu_tilde, _ = q_posterior(s, x_0, x_t, t)
     log_beta_tilde = gather(s.beta_tilde.clamp(min=1e-300).log(), t, x_0)  # t = 1 unused
     kl = normal_kl(mu_tilde, log_beta_tilde, mean, log_var)                    # Eqs. 5, 8
-    decoder_nll = -discretized_gaussian_log_likelihood(x_0, mean, 0.5 * log_var)  # Eq. 13
+    decoder_nll = -discretized_gaussian_log_likelihood(x_0, mean, 0.5 * log_var, bins=bins)  # Eq. 13
     is_first = (t == 1).reshape(-1, *([1] * (x_0.ndim - 1)))
     return _mean_bpd(torch.where(is_first, decoder_nll, kl))
 
 
+def _check_on_grid(x_0: Tensor, bins: int) -> None:
+    """ValueError unless every value of x_0 is one of the `bins` levels -1 + 2 j / (bins - 1)."""
+    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 2:
+        raise ValueError(f"bins must be an integer >= 2, got {bins!r}")
+    j = (x_0.detach().double() + 1) * (bins - 1) / 2
+    off = (j - j.round()).abs().max().item() if x_0.numel() else 0.0
+    if not (off < 1e-3 and j.min() > -1e-3 and j.max() < bins - 1 + 1e-3):
+        raise ValueError(f"x_0 must lie on the grid of bins = {bins} levels in [-1, 1] "
+                         f"(-1 + 2 j / {bins - 1}); data with another number of levels need bins set to it")
+
+
 @torch.no_grad()
 def vlb_terms_bpd(eps_theta: EpsTheta, s: Schedule, x_0: Tensor, *, variance: str = "beta",
-                  generator: torch.Generator | None = None, batch_size: int = 4096
+                  bins: int = 256, generator: torch.Generator | None = None, batch_size: int = 4096
                   ) -> dict[str, Tensor]:
     """All terms of the variational bound (Ho et al. 2020, Eq. 5) in bits/dim, per example.
 
@@ -124,12 +135,14 @@ def vlb_terms_bpd(eps_theta: EpsTheta, s: Schedule, x_0: Tensor, *, variance: st
         L_0     = -log p_theta(x_0 | x_1), discretized Gaussian        (Eq. 13)
     each with one fresh x_t ~ q(x_t | x_0) (Eq. 4) drawn with `generator`.
 
-    eps_theta(x_t, t) -> eps_hat with t int64 (N,). x_0: (B, ...) on the grid of 256
-    levels in [-1, 1]. Returns {"prior": (B,), "terms": (B, T) whose column t-1 is the
+    eps_theta(x_t, t) -> eps_hat with t int64 (N,). x_0: (B, ...) on the grid of `bins`
+    levels in [-1, 1] (256 for 8-bit images, 17 for the digits; only L_0 depends on it).
+    Returns {"prior": (B,), "terms": (B, T) whose column t-1 is the
     term at t (L_0 at t = 1), "total": (B,) = prior + terms.sum(1)}. Several timesteps
-    go through eps_theta in one call of at most max(batch_size, B) rows. Lesson 03.
+    go through eps_theta in one call of at most max(batch_size, B) rows. Lessons 03 and 07.
     """
     check_choice(variance, VARIANCES, "variance")
+    _check_on_grid(x_0, bins)
     check_positive_int(batch_size, "batch_size")
     B, T = x_0.shape[0], s.T
     per_call = max(1, batch_size // B)                      # timesteps per eps_theta call
@@ -139,7 +152,7 @@ def vlb_terms_bpd(eps_theta: EpsTheta, s: Schedule, x_0: Tensor, *, variance: st
         t_rows = t.repeat_interleave(B)                     # (n_t * B,)
         x_rows = x_0.repeat(len(t), *([1] * (x_0.ndim - 1)))
         eps = randn_like(x_rows, generator)
-        terms.append(_vlb_terms_at(eps_theta, s, x_rows, t_rows, eps, variance).reshape(len(t), B))
+        terms.append(_vlb_terms_at(eps_theta, s, x_rows, t_rows, eps, variance, bins).reshape(len(t), B))
     terms = torch.cat(terms).T                              # (B, T)
     prior = prior_bpd(s, x_0)
     return {"prior": prior, "terms": terms, "total": prior + terms.sum(1)}
@@ -160,3 +173,20 @@ def loss_simple(eps_theta: EpsTheta, s: Schedule, x_0: Tensor, *,
     t = randint(1, s.T + 1, B, generator=generator, device=x_0.device)
     eps = randn_like(x_0, generator)
     return torch.mean((eps - eps_theta(q_sample(s, x_0, t, eps), t)) ** 2)
+
+
+def coding_rate_bpd(bound: dict[str, Tensor]) -> Tensor:
+    """Bits/dim a receiver has been sent once it holds x_t, for t = T..0 (Ho et al. 2020, Sec. 4.3, Alg. 3-4).
+
+        R(t) = L_T + sum_{s=t+1..T} L_{s-1},     R(T) = L_T,     R(0) = the whole bound
+    Sending x_T costs L_T; sending x_{s-1} given x_s costs L_{s-1} (the relative-entropy code of
+    Alg. 3); the last step, x_0 given x_1, costs L_0. bound: the dict of `vlb_terms_bpd`.
+    Returns (B, T + 1) whose column t is R(t) (the paper's index convention). Lesson 07.
+    """
+    prior, terms = bound["prior"], bound["terms"]
+    if terms.ndim != 2 or prior.shape != terms.shape[:1]:
+        raise ValueError(f"bound must hold 'prior' (B,) and 'terms' (B, T), got {tuple(prior.shape)} "
+                         f"and {tuple(terms.shape)}")
+    sent_after = terms.flip(1).cumsum(1).flip(1)            # column t-1: sum_{s=t..T} term at s
+    zero = torch.zeros_like(prior)[:, None]
+    return prior[:, None] + torch.cat([sent_after, zero], 1)  # column t: sum over s >= t + 1

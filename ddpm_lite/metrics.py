@@ -165,3 +165,33 @@ def real_vs_real_floor(n: int, *, generator: Optional[torch.Generator] = None) -
         raise ValueError(f"n must be in 2..{len(x) // 2} (two disjoint halves of 1797 digits), got {n}")
     perm = torch.randperm(len(x), generator=generator)
     return frechet_distance(digits_features(x[perm[:n]]), digits_features(x[perm[n:2 * n]]))
+
+
+@torch.no_grad()
+def digits_quality(eps_theta, *, n: int = 300, steps: int = 50, seed: int = 0) -> dict[str, float]:
+    """The course's quality bar for a digits model: FD of n samples vs n real digits, and its floor.
+
+    Samples come from Algorithm 2 on the linear schedule respaced to `steps` evenly spaced steps
+    (`respace`; eps_theta(x_t, t) is called with the paper's t in 1..1000), clamped to [-1, 1].
+    Returns {"fd", "floor" (mean real-vs-real FD at n over three draws), "bar" = 2.5 * floor,
+    "noise" (FD of clamped Gaussian noise), "min_class" (smallest class share, `class_histogram`)}.
+    A model passes when fd < bar and every class appears (min_class >= 0.04). Used by
+    tests/test_course_models.py and benchmarks/train_digits.py.
+    """
+    from .samplers import sample_ddpm
+    from .schedule import linear_schedule, respace
+
+    check_positive_int(steps, "steps")
+    s = linear_schedule()
+    if not 1 <= steps <= s.T or s.T % steps:
+        raise ValueError(f"steps must divide T={s.T} (e.g. 10, 50, 100), got {steps}")
+    s_k, t_map = respace(s, range(s.T // steps, s.T + 1, s.T // steps))
+    g = torch.Generator().manual_seed(seed)
+    x_T = torch.randn(n, 1, 8, 8, generator=g)
+    x = sample_ddpm(lambda x_t, t: eps_theta(x_t, t_map[t]), s_k, x_T, generator=g, progress=False).clamp(-1, 1)
+    images = digits()[0]
+    reference = images[torch.randperm(len(images), generator=g)[:n]]
+    floor = sum(real_vs_real_floor(n, generator=torch.Generator().manual_seed(i)) for i in range(3)) / 3
+    noise = digits_fd(torch.randn(n, 1, 8, 8, generator=g).clamp(-1, 1), reference)
+    return {"fd": digits_fd(x, reference), "floor": floor, "bar": 2.5 * floor, "noise": noise,
+            "min_class": float(class_histogram(x).min())}

@@ -113,17 +113,22 @@ def ddpm_step(s: Schedule, eps: Tensor, x_t: Tensor, t: Tensor | int, *, noise: 
 @torch.no_grad()
 def sample_ddpm(eps_theta: EpsModel, s: Schedule, x_T: Tensor, *, variance: str = "beta",
                 clip_x0: bool = False, generator: torch.Generator | None = None,
-                progress: bool = True, return_trajectory: bool = False):
+                progress: bool = True, return_trajectory: bool = False, t_start: int | None = None):
     """Ancestral sampling from x_T through all T steps (Ho et al. 2020, Algorithm 2).
 
     x_T: (B, ...) starting noise (Alg. 2, line 1 is the caller's torch.randn). Returns x_0,
-    or (x_0, trajectory) with trajectory = {"t", "x_t", "x0_hat"} lists over the T visited
-    steps. `variance`, `clip_x0` as in `ddpm_step`. Lesson 06.
+    or (x_0, trajectory) with trajectory = {"t", "x_t", "x0_hat"} lists over the visited
+    steps. `variance`, `clip_x0` as in `ddpm_step`. With t_start (in 1..T, default T) the
+    chain starts from x_T taken as x_{t_start} and runs steps t_start..1: the decoder of
+    paper Sec. 4.3-4.4 (continuing a chain, decoding an interpolated x_t). Lessons 06, 07.
     """
     check_choice(variance, VARIANCES, "variance")
     _check_x(x_T, "x_T")
+    t_start = s.T if t_start is None else t_start
+    if isinstance(t_start, bool) or not isinstance(t_start, int) or not 1 <= t_start <= s.T:
+        raise ValueError(f"t_start must be an integer in 1..T={s.T}, got {t_start!r}")
     x, traj = x_T, {"t": [], "x_t": [], "x0_hat": []}
-    for t in _progress(range(s.T, 0, -1), disable=not progress):  # Alg. 2, line 2
+    for t in _progress(range(t_start, 0, -1), disable=not progress):  # Alg. 2, line 2
         tt = torch.full((x.shape[0],), t, dtype=torch.int64, device=x.device)
         eps = eps_theta(x, tt)
         z = randn_like(x, generator) if t > 1 else None            # Alg. 2, line 3

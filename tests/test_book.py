@@ -23,7 +23,8 @@ HTML = ROOT / "_build" / "html"
 PAGES = ["book/intro.html", "book/notation.html", "book/errata.html", "notebooks/00_getting_started.html",
          "notebooks/01_forward_process.html", "notebooks/02_posterior.html",
          "notebooks/03_variational_bound.html", "notebooks/04_predicting_noise.html",
-         "notebooks/05_unet.html", "notebooks/06_training_sampling.html", "notebooks/09_scores_langevin.html",
+         "notebooks/05_unet.html", "notebooks/06_training_sampling.html",
+         "notebooks/07_what_the_model_learned.html", "notebooks/09_scores_langevin.html",
          "notebooks/10_sde_ode.html", "notebooks/08_ddim.html", "notebooks/11_fast_solvers.html"]
 LESSON = "notebooks/00_getting_started.html"
 
@@ -73,6 +74,7 @@ def open_page(browser, book: Path, page: str) -> dict:
     browser.get((book / page).as_uri())
     browser.execute_async_script(
         "const done = arguments[arguments.length - 1];"
+        "if (![...document.scripts].some(s => s.src.includes('mathjax'))) { done(false); return; }"
         "const wait = () => (window.MathJax && MathJax.startup && MathJax.startup.promise)"
         "  ? MathJax.startup.promise.then(() => done(true)) : setTimeout(wait, 50);"
         "wait();")
@@ -100,6 +102,14 @@ def test_page_typesets_math_offline(browser, book, page):
     assert seen["typeset"] >= 5, f"only {seen['typeset']} typeset formulas on {page}"
     assert "$$" not in seen["text"] and "\\frac" not in seen["text"], f"raw TeX left on {page}"
     assert not seen["broken"], f"images that did not load on {page}: {seen['broken']}"
+    remote = [r for r in seen["requests"] if not r.startswith(("file://", "data:", "blob:"))]
+    assert not remote, f"{page} asked the network for {remote}"
+
+
+@pytest.mark.parametrize("page", ["book/bibliography.html"])
+def test_page_without_math_loads_offline(browser, book, page):
+    seen = open_page(browser, book, page)
+    assert len(seen["text"]) > 500 and not seen["broken"], page
     remote = [r for r in seen["requests"] if not r.startswith(("file://", "data:", "blob:"))]
     assert not remote, f"{page} asked the network for {remote}"
 

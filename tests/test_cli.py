@@ -71,7 +71,7 @@ def test_evaluate_reports_bits_per_dim(tmp_path, capsys):
     ckpt = _tiny_unet_checkpoint(tmp_path)
     assert main(["evaluate", "--checkpoint", str(ckpt), "--n", "4", "--fd-samples", "0", "--device", "cpu"]) == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert report["dataset"] == "digits" and report["bits_per_dim"] > 0
+    assert report["dataset"] == "digits" and report["bins"] == 17 and report["bits_per_dim"] > 0
 
 
 def test_convert_turns_a_diffusers_folder_into_a_checkpoint(tmp_path):

@@ -7,8 +7,8 @@ import torch
 from scipy.stats import norm
 from torch.distributions import Normal, kl_divergence
 
-from ddpm_lite import (GaussianMixture, discretized_gaussian_log_likelihood, linear_schedule,
-                       loss_simple, normal_kl, prior_bpd, respace, vlb_terms_bpd)
+from ddpm_lite import (GaussianMixture, coding_rate_bpd, discretized_gaussian_log_likelihood, linear_schedule,
+                       loss_simple, normal_kl, p_mean_var, prior_bpd, q_sample, respace, vlb_terms_bpd)
 
 LEVELS = torch.linspace(-1, 1, 256, dtype=torch.float64)   # the 8-bit grid in [-1, 1]
 
@@ -136,6 +136,40 @@ def test_vlb_terms_layout():
     torch.testing.assert_close(ref["total"], ref["prior"] + ref["terms"].sum(1))
     with pytest.raises(ValueError, match="variance must be one of"):
         vlb_terms_bpd(gm.eps_model(s), s, x_0, variance="large")
+
+
+def test_vlb_decoder_uses_the_data_grid():
+    """With bins = 17 (the digits) L_0 is the 17-level decoder of Eq. 13; data off the grid are refused."""
+    s = linear_schedule(T=10)
+    gm = GaussianMixture(torch.zeros(1, 3), torch.tensor([0.5]), torch.ones(1))
+    levels17 = torch.linspace(-1, 1, 17, dtype=torch.float64)
+    x_0 = levels17[torch.randint(0, 17, (5, 3), generator=torch.Generator().manual_seed(3))]
+    out = vlb_terms_bpd(gm.eps_model(s), s, x_0, bins=17, generator=torch.Generator().manual_seed(4), batch_size=5)
+    eps = torch.randn(x_0.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(4))  # the t = 1 draw
+    t = torch.ones(5, dtype=torch.int64)
+    x_1 = q_sample(s, x_0, t, eps)
+    mean, _, log_var = p_mean_var(s, gm.eps_model(s)(x_1, t), x_1, t, variance="beta")
+    want = -discretized_gaussian_log_likelihood(x_0, mean, 0.5 * log_var, bins=17).mean(1) / math.log(2)
+    torch.testing.assert_close(out["terms"][:, 0], want)
+    with pytest.raises(ValueError, match="bins = 256"):
+        vlb_terms_bpd(gm.eps_model(s), s, x_0, generator=torch.Generator().manual_seed(4))   # 17-level data
+    with pytest.raises(ValueError, match="bins must be an integer >= 2"):
+        vlb_terms_bpd(gm.eps_model(s), s, x_0, bins=1)
+
+
+def test_coding_rate_counts_the_bits_sent_before_x_t():
+    """R(T) = L_T, R(0) = the whole bound, R(t-1) - R(t) = the term at t (sending x_{t-1})."""
+    gen = torch.Generator().manual_seed(5)
+    bound = {"prior": torch.rand(3, generator=gen, dtype=torch.float64),
+             "terms": torch.rand(3, 7, generator=gen, dtype=torch.float64)}
+    bound["total"] = bound["prior"] + bound["terms"].sum(1)
+    rate = coding_rate_bpd(bound)
+    assert rate.shape == (3, 8)
+    torch.testing.assert_close(rate[:, 7], bound["prior"])
+    torch.testing.assert_close(rate[:, 0], bound["total"])
+    torch.testing.assert_close(rate[:, :-1] - rate[:, 1:], bound["terms"])
+    with pytest.raises(ValueError, match="bound must hold"):
+        coding_rate_bpd({"prior": bound["prior"], "terms": bound["terms"][0]})
 
 
 def test_loss_simple_is_the_mean_squared_noise_error():

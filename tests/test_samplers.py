@@ -70,6 +70,27 @@ def test_ddpm_step_is_mean_plus_sigma_z_and_adds_no_noise_at_t_1():
                                ddpm_step(S, eps, x_t, torch.ones(5, dtype=torch.int64), noise=z))
 
 
+def test_ddpm_from_t_start_decodes_noised_data_back_to_the_data():
+    """x_t ~ q(x_t) (data pushed to t = 400 by Eq. 4), then steps 400..1: the mixture again (CLT).
+
+    The trajectory visits exactly t_start..1, and t_start = T is the default chain."""
+    n, t0 = 2000, 400
+    x_0 = GM.sample(n, generator=_gen(11))
+    ab = S.alpha_bar[t0]
+    x_t = ab.sqrt() * x_0 + (1 - ab).sqrt() * torch.randn(n, 2, generator=_gen(12), dtype=torch.float64)
+    x, traj = sample_ddpm(MODEL, S, x_t, generator=_gen(13), progress=False, return_trajectory=True, t_start=t0)
+    assert traj["t"] == list(range(t0, 0, -1))
+    lp, lq = GM.log_prob(x), GM.log_prob(GM.sample(n, generator=_gen(14)))
+    z = (lp.mean() - lq.mean()) / (lp.var() / n + lq.var() / n).sqrt()
+    assert abs(float(z)) < 4.5, z
+    x_T = _x_T(4)
+    assert torch.equal(sample_ddpm(MODEL, S, x_T, generator=_gen(1), progress=False, t_start=T),
+                       sample_ddpm(MODEL, S, x_T, generator=_gen(1), progress=False))
+    for bad in (0, T + 1, 2.5):
+        with pytest.raises(ValueError, match="t_start must be an integer in 1..T"):
+            sample_ddpm(MODEL, S, x_T, progress=False, t_start=bad)
+
+
 def test_samplers_are_deterministic_given_x_T_and_the_generator():
     x_T = _x_T(16)
     a = sample_ddim(MODEL, S, x_T, steps=20, eta=1.0, generator=_gen(5), progress=False)
