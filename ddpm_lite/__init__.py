@@ -26,6 +26,7 @@ from .guidance import classifier_free_guidance, classifier_guidance
 from .datasets import digits, load_dataset, random_hflip
 from .metrics import (DigitsClassifier, class_histogram, digits_fd, digits_features, frechet_distance,
                       load_digits_classifier, real_vs_real_floor)
+from .noisy_classifier import NoisyDigitsClassifier, accuracy_vs_t, load_noisy_classifier, train_noisy_classifier
 from .train_config import TrainConfig
 from .train import TrainResult, batch_indices, ema_update, train, warmup_lr
 from .checkpoint import (Checkpoint, course_model, export_model, latest_checkpoint, load_checkpoint, load_model,
