@@ -31,3 +31,8 @@ from .train_config import TrainConfig
 from .train import TrainResult, batch_indices, ema_update, train, warmup_lr
 from .checkpoint import (Checkpoint, course_model, export_model, latest_checkpoint, load_checkpoint, load_model,
                          save_checkpoint)
+from .autoencoder import Autoencoder, latent_scale, reconstruction_mse, train_autoencoder
+from .dit import DiT, DiTConfig, patchify, unpatchify
+from .flow_matching import (eps_from_v, eps_from_velocity, fm_loss, interpolant, mixture_velocity, sample_flow,
+                            train_flow_matching, v_from_eps_x0, velocity_from_eps, velocity_target, x0_from_v,
+                            x0_from_velocity)

@@ -32,6 +32,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 from torch import Tensor, nn
 
+from .dit import DiT, DiTConfig
 from .mlp import MLPDenoiser
 from .unet import UNet, UNetConfig
 
@@ -90,9 +91,11 @@ def _fsync_dir(folder: Path) -> None:
 
 # ---------------------------------------------------------------------------- model specs
 def model_spec(model: nn.Module) -> dict:
-    """What is needed to rebuild `model` (JSON-able): a `UNet`'s config or an `MLPDenoiser`'s sizes."""
+    """What is needed to rebuild `model` (JSON-able): a `UNet`'s or `DiT`'s config or an `MLPDenoiser`'s sizes."""
     if isinstance(model, UNet):
         return {"kind": "unet", "config": asdict(model.config)}
+    if isinstance(model, DiT):
+        return {"kind": "dit", "config": asdict(model.config)}
     if isinstance(model, MLPDenoiser):
         return {"kind": "mlp", "dim": model.dim, "hidden": model.inp.out_features, "depth": len(model.layers),
                 "time_dim": model.time_dim, "num_classes": model.num_classes}
@@ -107,7 +110,9 @@ def model_from_spec(spec: dict) -> nn.Module:
         return UNet(UNetConfig(**c))
     if spec.get("kind") == "mlp":
         return MLPDenoiser(**{k: v for k, v in spec.items() if k != "kind"})
-    raise ValueError(f"model kind must be 'unet' or 'mlp' to rebuild from a checkpoint, got {spec.get('kind')!r}")
+    if spec.get("kind") == "dit":
+        return DiT(DiTConfig(**spec["config"]))
+    raise ValueError(f"model kind must be 'unet', 'mlp' or 'dit' to rebuild from a checkpoint, got {spec.get('kind')!r}")
 
 
 # ---------------------------------------------------------------------------- optimizer + RNG

@@ -26,7 +26,7 @@ PAGES = ["book/intro.html", "book/notation.html", "book/errata.html", "notebooks
          "notebooks/05_unet.html", "notebooks/06_training_sampling.html",
          "notebooks/07_what_the_model_learned.html", "notebooks/09_scores_langevin.html",
          "notebooks/10_sde_ode.html", "notebooks/08_ddim.html", "notebooks/11_fast_solvers.html",
-         "notebooks/12_guidance.html"]
+         "notebooks/12_guidance.html", "notebooks/13_beyond.html"]
 LESSON = "notebooks/00_getting_started.html"
 
 
