@@ -107,7 +107,7 @@ def test_page_typesets_math_offline(browser, book, page):
     assert not remote, f"{page} asked the network for {remote}"
 
 
-@pytest.mark.parametrize("page", ["book/bibliography.html"])
+@pytest.mark.parametrize("page", ["book/performance.html", "book/bibliography.html"])
 def test_page_without_math_loads_offline(browser, book, page):
     seen = open_page(browser, book, page)
     assert len(seen["text"]) > 500 and not seen["broken"], page
