@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .unet import _check_index, _is_compiling, timestep_embedding
+from .unet import _check_t_and_y, _is_compiling, timestep_embedding
 
 
 def patchify(x: Tensor, p: int) -> Tensor:
@@ -164,11 +164,7 @@ class DiT(nn.Module):
         if x_t.ndim != 4 or x_t.shape[1:] != (c.in_channels, c.image_size, c.image_size):
             raise ValueError(f"x_t must have shape (B, {c.in_channels}, {c.image_size}, {c.image_size}), "
                              f"got {tuple(x_t.shape)}")
-        _check_index("t", t, x_t.shape[0], low=1, high=None, integer=False)
-        if y is not None:
-            if c.num_classes is None:
-                raise ValueError("y must be None: this model is unconditional (config.num_classes is None)")
-            _check_index("y", y, x_t.shape[0], low=0, high=c.num_classes, integer=True)
+        _check_t_and_y(t, y, x_t.shape[0], c.num_classes)
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())

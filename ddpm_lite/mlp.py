@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .unet import _check_index, _is_compiling, timestep_embedding
+from .unet import _check_t_and_y, _is_compiling, timestep_embedding
 
 
 class MLPDenoiser(nn.Module):
@@ -53,8 +53,4 @@ class MLPDenoiser(nn.Module):
     def _check_inputs(self, x_t: Tensor, t: Tensor, y: Optional[Tensor]) -> None:
         if x_t.ndim != 2 or x_t.shape[1] != self.dim:
             raise ValueError(f"x_t must have shape (B, {self.dim}), got {tuple(x_t.shape)}")
-        _check_index("t", t, x_t.shape[0], low=1, high=None, integer=False)
-        if y is not None:
-            if self.num_classes is None:
-                raise ValueError("y must be None: this model is unconditional (num_classes is None)")
-            _check_index("y", y, x_t.shape[0], low=0, high=self.num_classes, integer=True)
+        _check_t_and_y(t, y, x_t.shape[0], self.num_classes)

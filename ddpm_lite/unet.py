@@ -266,11 +266,7 @@ class UNet(nn.Module):
             raise ValueError(f"x_t must have shape (B, {c.in_channels}, H, W), got {tuple(x_t.shape)}")
         if x_t.shape[2] % div or x_t.shape[3] % div:
             raise ValueError(f"x_t: height and width must be divisible by {div}, got {tuple(x_t.shape[2:])}")
-        _check_index("t", t, x_t.shape[0], low=1, high=None, integer=False)
-        if y is not None:
-            if c.num_classes is None:
-                raise ValueError("y must be None: this model is unconditional (config.num_classes is None)")
-            _check_index("y", y, x_t.shape[0], low=0, high=c.num_classes, integer=True)
+        _check_t_and_y(t, y, x_t.shape[0], c.num_classes)
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
@@ -286,6 +282,15 @@ def _check_index(name: str, v: Tensor, batch: int, *, low: int, high: Optional[i
         raise ValueError(f"{name} must be an integer tensor, got {v.dtype}")
     if bool((v < low).any()) or (high is not None and bool((v > high).any())):
         raise ValueError(f"{name} out of range: need {allowed}, got min {v.min().item()}, max {v.max().item()}")
+
+
+def _check_t_and_y(t: Tensor, y: Optional[Tensor], batch: int, num_classes: Optional[int]) -> None:
+    """The checks every denoiser makes: t (batch,) >= 1; y None, or (batch,) labels in 0..num_classes."""
+    _check_index("t", t, batch, low=1, high=None, integer=False)
+    if y is not None:
+        if num_classes is None:
+            raise ValueError("y must be None: this model is unconditional (num_classes is None)")
+        _check_index("y", y, batch, low=0, high=num_classes, integer=True)
 
 
 def _is_compiling() -> bool:
