@@ -97,16 +97,29 @@ def part_samplers() -> str:
 
 
 def part_unet() -> str:
-    out, _ = run([sys.executable, "benchmarks/unet_speed.py", "--iters", "7"])
-    ratio = re.search(r"ratio ours / diffusers: ([0-9.]+)", out).group(1)
+    out, _ = run([sys.executable, "benchmarks/unet_speed.py", "--iters", "15", "--ablation"])
+    ratio = float(re.search(r"ratio ours / diffusers: ([0-9.]+)", out).group(1))
+    verdict = "met" if ratio <= 0.9 else "not met"
     return ("## The U-Net against diffusers\n\n"
-            "`benchmarks/unet_speed.py`: one forward and backward pass of the paper's CIFAR-10 network\n"
+            "`benchmarks/unet_speed.py --ablation`: one forward and backward pass of the paper's CIFAR-10 network\n"
             "(35.7M parameters), ours against diffusers' `UNet2DModel` with the `google/ddpm-cifar10-32`\n"
-            "configuration, same inputs, float32 on the CPU, iterations interleaved so that load drifts hit both.\n\n"
+            "configuration, same inputs, float32 on the CPU, iterations interleaved so that load drifts hit both.\n"
+            "The ablation rows time our network with one of its speed-ups undone, in the same run.\n\n"
             f"```text\n{out.strip()}\n```\n\n"
-            f"Ratio {ratio}. The project's goal was 0.9 or less. Both networks spend nearly all of their time in\n"
-            "the same torch convolution kernels; we found no honest change that gains on them here (a channels-last\n"
-            "memory layout gave nothing), so this measures parity, not a speed-up.\n")
+            f"Ratio {ratio:.3f}; the project's goal of 0.9 or less is {verdict} in this run. Both networks spend\n"
+            "most of their time in the same torch convolution kernels, so the gains come from doing less work\n"
+            "for the same function, with the same parameters:\n\n"
+            "- **Upsampling** (`ddpm_lite.unet.Upsample`): nearest-neighbour x2 followed by a 3x3 conv equals one\n"
+            "  stride-2 transposed conv whose 4x4 kernel holds sums of the 3x3 taps, since a 3x3 window on the\n"
+            "  upsampled grid sees only 2x2 distinct input pixels: 4 multiply-adds per output pixel and channel\n"
+            "  pair instead of 9, and no 4x larger intermediate map.\n"
+            "- **The 1x1 shortcut** (`Conv1x1`) is one batched matrix product, whose backward is cheaper on the\n"
+            "  CPU than torch's convolution backward for these shapes.\n"
+            "- **Dropout** (`Dropout`) draws its mask by comparing uniform numbers with p, cheaper on the CPU than\n"
+            "  torch's Bernoulli sampler. On a GPU it is torch's own fused kernel.\n\n"
+            "`tests/test_unet.py` checks each against the plain computation, values and gradients, in float64.\n"
+            "The timings of a single iteration vary by about 10% on this shared machine, which is why the\n"
+            "quartiles of the per-iteration ratios are printed beside the medians.\n")
 
 
 def part_train() -> str:

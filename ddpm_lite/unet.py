@@ -59,6 +59,49 @@ class AttnBlock(nn.Module):
         return x + h
 
 
+def _same_format(out: Tensor, x: Tensor) -> Tensor:
+    """`out` in x's memory format: channels-last stays channels-last."""
+    channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    return out.contiguous(memory_format=torch.channels_last) if channels_last else out
+
+
+class Conv1x1(nn.Conv2d):
+    """A 1x1 conv (the ResBlock shortcut), computed as one batched matrix product over channels,
+    (O, C) @ (B, C, HW). Same parameters as nn.Conv2d(C, O, 1); on CPU torch's convolution
+    backward is slower than bmm for these shapes (benchmarks/unet_speed.py --ablation)."""
+
+    def __init__(self, in_ch: int, out_ch: int):
+        super().__init__(in_ch, out_ch, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        B, _, H, W = x.shape
+        w = self.weight.flatten(1).expand(B, -1, -1)                              # (B, O, C)
+        out = torch.baddbmm(self.bias[:, None], w, x.flatten(2))                  # (B, O, HW)
+        return _same_format(out.unflatten(2, (H, W)), x)
+
+
+class Dropout(nn.Module):
+    """Inverted dropout, as `nn.Dropout`: in training, zero each entry with probability p and scale
+    the rest by 1 / (1 - p). On CPU the mask compares uniform draws with p, which is faster than
+    torch's Bernoulli sampler (benchmarks/unet_speed.py --ablation); on other devices it is
+    torch's fused kernel."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        if x.device.type != "cpu":
+            return F.dropout(x, self.p, training=True)
+        keep = torch.rand_like(x).ge_(self.p).mul_(1.0 / (1.0 - self.p))      # 0 or 1/(1-p)
+        return x * keep
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
 class ResBlock(nn.Module):
     """Residual block with the time embedding added per channel; optionally followed by attention.
 
@@ -77,16 +120,18 @@ class ResBlock(nn.Module):
         self.conv1 = nn.Conv2d(in_ch, out_ch, 3, padding=1)
         self.temb_proj = nn.Linear(emb_dim, out_ch)
         self.norm2 = nn.GroupNorm(groups, out_ch, eps=eps)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.conv2 = nn.Conv2d(out_ch, out_ch, 3, padding=1)
-        self.skip = nn.Conv2d(in_ch, out_ch, 1) if in_ch != out_ch else nn.Identity()
+        self.skip = Conv1x1(in_ch, out_ch) if in_ch != out_ch else nn.Identity()
         self.attn = AttnBlock(out_ch, groups=groups, eps=eps) if attn else None
 
     def forward(self, x: Tensor, emb: Tensor) -> Tensor:
+        # In-place adds into fresh conv outputs (a conv's backward does not need its output):
+        # fewer activation-sized allocations, the same values.
         h = self.conv1(F.silu(self.norm1(x)))                                     # (B, out, H, W)
-        h = h + self.temb_proj(F.silu(emb))[:, :, None, None]                     # + (B, out, 1, 1)
+        h += self.temb_proj(F.silu(emb))[:, :, None, None]                        # + (B, out, 1, 1)
         h = self.conv2(self.dropout(F.silu(self.norm2(h))))                       # (B, out, H, W)
-        h = self.skip(x) + h
+        h += self.skip(x)
         return h if self.attn is None else self.attn(h)
 
 
@@ -101,15 +146,33 @@ class Downsample(nn.Module):
         return self.conv(F.pad(x, (0, 1, 0, 1)))
 
 
+# Nearest x2 then a 3x3 conv, as one transposed conv. On the upsampled grid the 3x3 window of
+# output row 2i covers input rows i-1 | i, i (taps 0 | 1, 2) and that of row 2i+1 rows i, i | i+1
+# (taps 0, 1 | 2). A stride-2 transposed conv with padding 1 feeds output row 2i + p from input
+# row i - 1 through tap r = 3 (p = 0), row i through r = 1 (p = 0) or r = 2 (p = 1), and row i + 1
+# through r = 0 (p = 1). _TAPS[r, k] = 1 where 3x3 tap k lands on tap r.
+_TAPS = torch.tensor([[0.0, 0.0, 1.0],
+                      [0.0, 1.0, 1.0],
+                      [1.0, 1.0, 0.0],
+                      [1.0, 0.0, 0.0]])
+
+
 class Upsample(nn.Module):
-    """Nearest-neighbour x2, then a 3x3 conv: (H, W) -> (2H, 2W)."""
+    """Nearest-neighbour x2, then a 3x3 conv: (H, W) -> (2H, 2W).
+
+    Computed without the 4x larger upsampled map: a 3x3 window on the upsampled grid covers only
+    2x2 distinct input pixels, so the pair is a stride-2 transposed conv whose 4x4 kernel holds sums
+    of the 3x3 taps, 4 multiply-adds per output pixel and channel pair instead of 9. Same parameters
+    (`conv`), same function up to float rounding."""
 
     def __init__(self, channels: int):
         super().__init__()
         self.conv = nn.Conv2d(channels, channels, 3, padding=1)
 
     def forward(self, x: Tensor, emb: Optional[Tensor] = None) -> Tensor:
-        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+        taps = _TAPS.to(self.conv.weight)
+        k = torch.einsum("rk,sl,oikl->iors", taps, taps, self.conv.weight)       # (I, O, 4, 4)
+        return F.conv_transpose2d(x, k, self.conv.bias, stride=2, padding=1)     # (B, O, 2H, 2W)
 
 
 @dataclass(frozen=True)
@@ -159,6 +222,8 @@ def _check_config(c: UNetConfig) -> None:
         raise ValueError(f"ch must be even (sinusoidal embedding width), got {c.ch}")
     if c.num_classes is not None and c.num_classes < 1:
         raise ValueError(f"num_classes must be None or >= 1, got {c.num_classes}")
+    if not 0.0 <= c.dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {c.dropout}")
 
 
 class UNet(nn.Module):

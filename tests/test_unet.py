@@ -7,7 +7,9 @@ import pytest
 import torch
 
 from ddpm_lite import MLPDenoiser, UNet, UNetConfig, timestep_embedding
-from ddpm_lite.unet import AttnBlock, ResBlock
+import torch.nn.functional as F
+
+from ddpm_lite.unet import AttnBlock, Conv1x1, Dropout, ResBlock, Upsample
 from _nets import perturb
 
 TINY = dict(in_channels=1, out_channels=1, ch=16, ch_mult=(1, 2), num_res_blocks=1, attn_resolutions=(4,),
@@ -87,6 +89,37 @@ def test_channels_last_gives_the_same_output():
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("size", [(1, 1), (4, 4), (7, 7), (3, 5)])
+def test_upsample_is_nearest_x2_then_conv3x3(size):
+    """The four-phase 2x2 convs equal conv3x3(nearest_x2(x)), values and gradients, in float64."""
+    torch.manual_seed(0)
+    up = Upsample(6).double()
+    x = torch.randn(2, 6, *size, dtype=torch.float64, requires_grad=True)
+    ref = up.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+    out = up(x)
+    torch.testing.assert_close(out, ref, rtol=0, atol=1e-12)
+    g = torch.randn_like(ref)
+    wrt = [x, up.conv.weight, up.conv.bias]
+    for a, b in zip(torch.autograd.grad(out, wrt, g), torch.autograd.grad(ref, wrt, g)):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+    with torch.no_grad():                 # keeps the memory format (ambiguous, so untested, at 1x1)
+        assert size == (1, 1) or up(x.to(memory_format=torch.channels_last)).is_contiguous(memory_format=torch.channels_last)
+
+
+def test_conv1x1_is_a_1x1_convolution():
+    """The bmm shortcut equals F.conv2d with a 1x1 kernel: values and gradients, in float64."""
+    torch.manual_seed(0)
+    conv = Conv1x1(5, 7).double()
+    x = torch.randn(3, 5, 4, 6, dtype=torch.float64, requires_grad=True)
+    ref, out = F.conv2d(x, conv.weight, conv.bias), conv(x)
+    torch.testing.assert_close(out, ref, rtol=0, atol=1e-12)
+    g, wrt = torch.randn_like(ref), [x, conv.weight, conv.bias]
+    for a, b in zip(torch.autograd.grad(out, wrt, g), torch.autograd.grad(ref, wrt, g)):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+    with torch.no_grad():
+        assert conv(x.to(memory_format=torch.channels_last)).is_contiguous(memory_format=torch.channels_last)
+
+
 @pytest.mark.parametrize("backend", [
     "aot_eager",
     pytest.param("inductor", marks=pytest.mark.skipif(
@@ -139,6 +172,25 @@ def test_bad_labels_and_configs_raise_value_error():
         UNet(UNetConfig(**{**TINY, "resolution": 9}))
     with pytest.raises(ValueError, match="name must be one of"):
         UNet.from_preset("imagenet")
+    for p in (-0.1, 1.0):
+        with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\)"):
+            UNet(UNetConfig(**{**TINY, "dropout": p}))
+
+
+def test_dropout_keeps_1_minus_p_and_rescales():
+    """Each entry survives with probability 1 - p (binomial count within 5 sigma), survivors are
+    scaled by exactly 1 / (1 - p), the gradient is the same mask, and eval mode is the identity."""
+    torch.manual_seed(0)
+    p, n = 0.1, 1_000_000
+    drop = Dropout(p).train()
+    x = torch.full((n,), 3.0, requires_grad=True)
+    out = drop(x)
+    kept = out != 0
+    assert abs(kept.sum().item() - n * (1 - p)) < 5 * (n * p * (1 - p)) ** 0.5
+    torch.testing.assert_close(out[kept], torch.full_like(out[kept], 3.0 / (1 - p)), rtol=1e-6, atol=0)
+    (grad,) = torch.autograd.grad(out.sum(), x)
+    assert torch.equal(grad, out.detach() / 3.0)
+    assert drop.eval()(x) is x and Dropout(0.0).train()(x) is x
 
 
 def test_mlp_denoiser_shape_embedding_and_labels():
