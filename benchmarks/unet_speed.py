@@ -3,7 +3,7 @@
 
     python benchmarks/unet_speed.py [--batch 8 --iters 5 --warmup 1 --threads N] [--ablation]
 
---ablation also times our network with each of its three speed-ups undone, one at a time, by
+--ablation also times our network with each of its speed-ups undone, one at a time, by
 putting back the plain torch computation of the same function (same parameters), in the same
 interleaved run: which speed-up buys what.
 """
@@ -19,10 +19,9 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from ddpm_lite import UNet
-from ddpm_lite.unet import Conv1x1, Dropout, Upsample
+from ddpm_lite.unet import Dropout, Upsample
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from _nets import DDPM_CIFAR10_32  # noqa: E402
@@ -31,9 +30,8 @@ DROPOUT = 0.1  # the paper's CIFAR10 training setting, set on both models (confi
 
 # name -> (class, its plain forward): the textbook computation each speed-up replaces.
 PLAIN = {
-    "nearest x2 then conv3x3 (not one transposed conv)":
+    "nearest x2, conv3x3 (not one transposed conv)":
         (Upsample, lambda self, x, emb=None: self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))),
-    "torch's 1x1 conv for the shortcut (not bmm)": (Conv1x1, nn.Conv2d.forward),
     "torch's F.dropout (not uniform draws)": (Dropout, lambda self, x: F.dropout(x, self.p, self.training)),
 }
 
@@ -57,6 +55,17 @@ def fwd_bwd_seconds(fn, params, context=contextlib.nullcontext) -> float:
         start = time.perf_counter()
         fn().square().mean().backward()
         return time.perf_counter() - start
+
+
+def multiply_adds(fn) -> float:
+    """Multiply-adds of one forward + backward, counted by torch's FlopCounterMode. Attention runs
+    through torch's math kernel here, which the counter sees the same way in both networks."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+        fn().square().mean().backward()
+    return counter.get_total_flops() / 2                  # the counter counts a multiply-add as 2
 
 
 def main() -> None:
@@ -90,22 +99,27 @@ def main() -> None:
                 times[name].append(seconds)
     median = {name: statistics.median(ts) for name, ts in times.items()}
     t_ours, t_theirs = median["ours"], median["diffusers"]
-    print(f"batch {args.batch}, dropout {DROPOUT}, {args.iters} timed iterations (median, interleaved), "
-          f"{torch.get_num_threads()} threads, float32 CPU, forward + backward")
+    print(f"forward + backward, float32 CPU, {torch.get_num_threads()} threads, batch {args.batch}, dropout {DROPOUT}")
+    print(f"{args.iters} timed iterations, interleaved; medians")
     print(f"ddpm_lite UNet   : {t_ours * 1e3:8.1f} ms")
     print(f"diffusers UNet2D : {t_theirs * 1e3:8.1f} ms")
     print(f"ratio ours / diffusers: {t_ours / t_theirs:.3f}")
-    print(f"  the same ratio within each iteration: {spread(times['ours'], times['diffusers'])}")
+    print(f"  within each iteration: {spread(times['ours'], times['diffusers'])}")
+    work = {name: multiply_adds(runs[name][0]) for name in ("ours", "diffusers")}
+    print(f"multiply-adds per forward + backward: ours {work['ours'] / 1e9:.1f} G, "
+          f"diffusers {work['diffusers'] / 1e9:.1f} G, ratio {work['ours'] / work['diffusers']:.3f}")
+    print(f"  done at: ours {work['ours'] / t_ours / 1e9:.1f} G/s, "
+          f"diffusers {work['diffusers'] / t_theirs / 1e9:.1f} G/s")
     if args.ablation:
-        print("\nablation: ours with one speed-up undone (median time; ratio to ours, within each iteration)")
+        print("\nablation: ours with one speed-up undone; its time over ours, within each iteration")
         for name in PLAIN:
-            print(f"  {name:52s} {median[name] * 1e3:8.1f} ms  {spread(times[name], times['ours'])}")
+            print(f"  {name:46s} {median[name] * 1e3:7.1f} ms  {spread(times[name], times['ours'])}")
 
 
 def spread(a: list[float], b: list[float]) -> str:
     """Median and quartiles of the paired ratios a_i / b_i (iteration i ran a and b back to back)."""
     q1, q2, q3 = statistics.quantiles([x / y for x, y in zip(a, b)], n=4)
-    return f"median {q2:.3f}, quartiles {q1:.3f}-{q3:.3f}"
+    return f"{q2:.3f} (quartiles {q1:.3f}-{q3:.3f})"
 
 
 if __name__ == "__main__":

@@ -59,27 +59,6 @@ class AttnBlock(nn.Module):
         return x + h
 
 
-def _same_format(out: Tensor, x: Tensor) -> Tensor:
-    """`out` in x's memory format: channels-last stays channels-last."""
-    channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
-    return out.contiguous(memory_format=torch.channels_last) if channels_last else out
-
-
-class Conv1x1(nn.Conv2d):
-    """A 1x1 conv (the ResBlock shortcut), computed as one batched matrix product over channels,
-    (O, C) @ (B, C, HW). Same parameters as nn.Conv2d(C, O, 1); on CPU torch's convolution
-    backward is slower than bmm for these shapes (benchmarks/unet_speed.py --ablation)."""
-
-    def __init__(self, in_ch: int, out_ch: int):
-        super().__init__(in_ch, out_ch, 1)
-
-    def forward(self, x: Tensor) -> Tensor:
-        B, _, H, W = x.shape
-        w = self.weight.flatten(1).expand(B, -1, -1)                              # (B, O, C)
-        out = torch.baddbmm(self.bias[:, None], w, x.flatten(2))                  # (B, O, HW)
-        return _same_format(out.unflatten(2, (H, W)), x)
-
-
 class Dropout(nn.Module):
     """Inverted dropout, as `nn.Dropout`: in training, zero each entry with probability p and scale
     the rest by 1 / (1 - p). On CPU the mask compares uniform draws with p, which is faster than
@@ -122,7 +101,7 @@ class ResBlock(nn.Module):
         self.norm2 = nn.GroupNorm(groups, out_ch, eps=eps)
         self.dropout = Dropout(dropout)
         self.conv2 = nn.Conv2d(out_ch, out_ch, 3, padding=1)
-        self.skip = Conv1x1(in_ch, out_ch) if in_ch != out_ch else nn.Identity()
+        self.skip = nn.Conv2d(in_ch, out_ch, 1) if in_ch != out_ch else nn.Identity()
         self.attn = AttnBlock(out_ch, groups=groups, eps=eps) if attn else None
 
     def forward(self, x: Tensor, emb: Tensor) -> Tensor:

@@ -9,7 +9,7 @@ import torch
 from ddpm_lite import MLPDenoiser, UNet, UNetConfig, timestep_embedding
 import torch.nn.functional as F
 
-from ddpm_lite.unet import AttnBlock, Conv1x1, Dropout, ResBlock, Upsample
+from ddpm_lite.unet import AttnBlock, Dropout, ResBlock, Upsample
 from _nets import perturb
 
 TINY = dict(in_channels=1, out_channels=1, ch=16, ch_mult=(1, 2), num_res_blocks=1, attn_resolutions=(4,),
@@ -104,20 +104,6 @@ def test_upsample_is_nearest_x2_then_conv3x3(size):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
     with torch.no_grad():                 # keeps the memory format (ambiguous, so untested, at 1x1)
         assert size == (1, 1) or up(x.to(memory_format=torch.channels_last)).is_contiguous(memory_format=torch.channels_last)
-
-
-def test_conv1x1_is_a_1x1_convolution():
-    """The bmm shortcut equals F.conv2d with a 1x1 kernel: values and gradients, in float64."""
-    torch.manual_seed(0)
-    conv = Conv1x1(5, 7).double()
-    x = torch.randn(3, 5, 4, 6, dtype=torch.float64, requires_grad=True)
-    ref, out = F.conv2d(x, conv.weight, conv.bias), conv(x)
-    torch.testing.assert_close(out, ref, rtol=0, atol=1e-12)
-    g, wrt = torch.randn_like(ref), [x, conv.weight, conv.bias]
-    for a, b in zip(torch.autograd.grad(out, wrt, g), torch.autograd.grad(ref, wrt, g)):
-        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
-    with torch.no_grad():
-        assert conv(x.to(memory_format=torch.channels_last)).is_contiguous(memory_format=torch.channels_last)
 
 
 @pytest.mark.parametrize("backend", [
