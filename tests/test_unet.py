@@ -5,10 +5,9 @@ import time
 
 import pytest
 import torch
-
-from ddpm_lite import MLPDenoiser, UNet, UNetConfig, timestep_embedding
 import torch.nn.functional as F
 
+from ddpm_lite import MLPDenoiser, UNet, UNetConfig, timestep_embedding
 from ddpm_lite.unet import AttnBlock, Dropout, ResBlock, Upsample
 from _nets import perturb
 
