@@ -241,27 +241,32 @@ def mixture_eps_fn(gm: GaussianMixture, sde: SDE) -> ScoreFn:
     return lambda x, t: -_bcast(sde.marginal(t)[1], x) * score_fn(x, t)
 
 
-def _check_grid(steps: int, t_eps: float) -> Tensor:
-    """The uniform grid 1 = t_0 > t_1 > ... > t_steps = t_eps, float64 (steps + 1,)."""
+def _check_grid(steps: int, t_eps: float, t_start: float = 1.0) -> Tensor:
+    """The uniform grid t_start = t_0 > t_1 > ... > t_steps = t_eps, float64 (steps + 1,)."""
     check_positive_int(steps, "steps")
     if not 0 < t_eps < 1:
         raise ValueError(f"t_eps must be in (0, 1), got {t_eps!r}")
-    return torch.linspace(1.0, t_eps, steps + 1, dtype=torch.float64)
+    if not t_eps < t_start <= 1:
+        raise ValueError(f"t_start must be in (t_eps, 1] = ({t_eps}, 1], got {t_start!r}")
+    return torch.linspace(t_start, t_eps, steps + 1, dtype=torch.float64)
 
 
 @torch.no_grad()
 def sample_reverse_sde(score_fn: ScoreFn, sde: SDE, x_T: Tensor, *, steps: int, t_eps: float = 1e-3,
-                       generator: torch.Generator | None = None, progress: bool = True) -> Tensor:
+                       t_start: float = 1.0, generator: torch.Generator | None = None,
+                       progress: bool = True) -> Tensor:
     """Euler-Maruyama on the reverse-time SDE (Anderson 1982; Song et al. 2021, Eq. 6).
 
         dx = [f(x, t) - g(t)^2 grad_x log p_t(x)] dt + g(t) dw_bar,   t from 1 down to t_eps
 
-    On the uniform grid t_0 = 1 > ... > t_N = t_eps, with h = t_i - t_{i+1} > 0:
+    On the uniform grid t_0 = t_start > ... > t_N = t_eps, with h = t_i - t_{i+1} > 0:
         x <- x - [f(x, t_i) - g(t_i)^2 score(x, t_i)] h + g(t_i) sqrt(h) z,   z ~ N(0, I)
     The last step adds no noise (it returns the mean, as Song et al.'s code does).
-    x_T: (B, ...), a draw of the prior (`prior_sample`). Returns x at t_eps. Lesson 10.
+    x_T: (B, ...), a draw of the prior (`prior_sample`), or with t_start < 1 a draw of p_{t_start}
+    (say a data point noised by `sde.marginal(t_start)`, to start part-way as SDEdit does).
+    Returns x at t_eps. Lesson 10.
     """
-    ts = _check_grid(steps, t_eps)
+    ts = _check_grid(steps, t_eps, t_start)
     x = x_T
     for i in tqdm(range(steps), disable=not progress):
         t, h = ts[i].expand(x.shape[0]), float(ts[i] - ts[i + 1])
@@ -308,20 +313,21 @@ def solve_ivp_torch(fun: Callable[[float, Tensor], Tensor], y0: Tensor, t_span: 
 
 @torch.no_grad()
 def sample_pf_ode(score_fn: ScoreFn, sde: SDE, x_T: Tensor, *, method: str = "heun", steps: int = 100,
-                  rtol: float = 1e-5, atol: float = 1e-5, t_eps: float = 1e-3,
+                  rtol: float = 1e-5, atol: float = 1e-5, t_eps: float = 1e-3, t_start: float = 1.0,
                   progress: bool = True) -> tuple[Tensor, int]:
-    """Solve the probability-flow ODE (Eq. 13) from t = 1 down to t_eps.
+    """Solve the probability-flow ODE (Eq. 13) from t = t_start (default 1) down to t_eps.
 
     method="euler":  x <- x + h d(x, t_i),                  h = t_{i+1} - t_i < 0
     method="heun":   x' = x + h d(x, t_i);  x <- x + h/2 [d(x, t_i) + d(x', t_{i+1})]
                      (2nd order; the trapezoid step of Karras et al. 2022, Alg. 1)
     method="rk45":   scipy's adaptive Dormand-Prince with rtol, atol ("steps" unused)
-    on the uniform grid of `steps` steps. Returns (x at t_eps, number of score evaluations).
+    on the uniform grid of `steps` steps. x_T is a draw of p_{t_start}: the prior for t_start = 1.
+    Returns (x at t_eps, number of score evaluations).
     """
     check_choice(method, ODE_METHODS, "method")
-    ts = _check_grid(steps, t_eps)
+    ts = _check_grid(steps, t_eps, t_start)
     if method == "rk45":
-        return solve_ivp_torch(lambda t, x: pf_ode_drift(score_fn, sde, x, t), x_T, (1.0, t_eps),
+        return solve_ivp_torch(lambda t, x: pf_ode_drift(score_fn, sde, x, t), x_T, (t_start, t_eps),
                                rtol=rtol, atol=atol)
     x = x_T
     for i in tqdm(range(steps), disable=not progress):

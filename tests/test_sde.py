@@ -103,6 +103,37 @@ def test_probability_flow_ode_carries_p_1_to_p_t(sde):
         assert nfe > 0
 
 
+@pytest.mark.parametrize("sde", [VPSDE(), VESDE(sigma_max=10.0)], ids=["VP", "VE"])
+def test_starting_part_way_at_t_start(sde):
+    """Gaussian data N(mu, s^2 I): p_u = N(m_u mu, sd_u^2 I) with sd_u^2 = m_u^2 s^2 + std_u^2, and the
+    PF-ODE carries x_s to m_t mu + (x_s - m_s mu) sd_t / sd_s exactly. From t_start = 0.4, RK45 and
+    Heun land on that map; the reverse SDE lands on p_t's mean and variance (CLT z-tests)."""
+    mu, s = torch.tensor([[0.7, -0.3]], dtype=torch.float64), 0.5
+    gm = GaussianMixture(mu, torch.tensor([s]), torch.tensor([1.0]))
+    score_fn, t_start, t_eps = mixture_score_fn(gm, sde), 0.4, 0.05
+
+    def mean_and_sd(u):
+        m, std = sde.marginal(u)
+        return m * mu, (m**2 * s**2 + std**2).sqrt()
+
+    (mean_s, sd_s), (mean_t, sd_t) = mean_and_sd(t_start), mean_and_sd(t_eps)
+    x_s = noised_mixture(gm, sde, t_start).sample(2000, generator=torch.Generator().manual_seed(3))
+    exact = mean_t + (x_s[:64] - mean_s) * sd_t / sd_s
+    x_rk, _ = sample_pf_ode(score_fn, sde, x_s[:64], method="rk45", t_eps=t_eps, t_start=t_start,
+                            rtol=1e-10, atol=1e-10)
+    x_heun, _ = sample_pf_ode(score_fn, sde, x_s[:64], method="heun", steps=200, t_eps=t_eps,
+                              t_start=t_start, progress=False)
+    torch.testing.assert_close(x_rk, exact, rtol=0, atol=1e-7)
+    torch.testing.assert_close(x_heun, exact, rtol=0, atol=1e-4)
+
+    x_t = sample_reverse_sde(score_fn, sde, x_s, steps=400, t_eps=t_eps, t_start=t_start,
+                             generator=torch.Generator().manual_seed(4), progress=False)
+    n = x_t.shape[0]
+    z_mean = (x_t.mean(0) - mean_t[0]) / (sd_t / math.sqrt(n))
+    z_var = (x_t.var(0) - sd_t**2) / (sd_t**2 * math.sqrt(2 / (n - 1)))      # var of s^2: 2 sd^4 / (n - 1)
+    assert z_mean.abs().max() < 5 and z_var.abs().max() < 5, (z_mean, z_var)
+
+
 def test_euler_converges_at_order_1_and_heun_at_order_2():
     """RMS error against a tight RK45 solution, slope of log error vs log steps.
 
@@ -167,6 +198,11 @@ def test_bad_inputs_raise_value_errors_naming_the_parameter():
         sample_reverse_sde(score_fn, sde, x, steps=0)
     with pytest.raises(ValueError, match="t_eps"):
         sample_pf_ode(score_fn, sde, x, t_eps=0.0, progress=False)
+    for t_start in (1.5, 1e-3, 0.0):
+        with pytest.raises(ValueError, match=r"t_start must be in \(t_eps, 1\]"):
+            sample_pf_ode(score_fn, sde, x, t_start=t_start, progress=False)
+        with pytest.raises(ValueError, match="t_start must be in"):
+            sample_reverse_sde(score_fn, sde, x, steps=10, t_start=t_start, progress=False)
     with pytest.raises(ValueError, match="s_or_std"):
         score_from_eps(x, 0.0)
     with pytest.raises(ValueError, match="t "):
