@@ -257,7 +257,7 @@ def sample_reverse_sde(score_fn: ScoreFn, sde: SDE, x_T: Tensor, *, steps: int, 
                        progress: bool = True) -> Tensor:
     """Euler-Maruyama on the reverse-time SDE (Anderson 1982; Song et al. 2021, Eq. 6).
 
-        dx = [f(x, t) - g(t)^2 grad_x log p_t(x)] dt + g(t) dw_bar,   t from 1 down to t_eps
+        dx = [f(x, t) - g(t)^2 grad_x log p_t(x)] dt + g(t) dw_bar,   t from t_start (1) down to t_eps
 
     On the uniform grid t_0 = t_start > ... > t_N = t_eps, with h = t_i - t_{i+1} > 0:
         x <- x - [f(x, t_i) - g(t_i)^2 score(x, t_i)] h + g(t_i) sqrt(h) z,   z ~ N(0, I)
