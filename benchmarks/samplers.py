@@ -21,7 +21,12 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from _references import diffusers_ddim, diffusers_dpm_solver, pf_ode_reference, toy_mixture  # noqa: E402
+from _references import (
+    diffusers_ddim,
+    diffusers_dpm_solver,
+    pf_ode_reference,
+    toy_mixture,
+)  # noqa: E402
 
 from ddpm_lite import linear_schedule  # noqa: E402
 from ddpm_lite.dpm_solver import half_log_snr, sample_dpm_solver  # noqa: E402
@@ -32,10 +37,12 @@ N = 4000
 
 
 def main() -> None:
-    torch.set_num_threads(1)                                        # tiny tensors: threads only contend
+    torch.set_num_threads(1)  # tiny tensors: threads only contend
     s, gm = linear_schedule(1000), toy_mixture()
     model = gm.eps_model(s)
-    x_T = torch.randn(N, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    x_T = torch.randn(
+        N, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64
+    )
     lam = half_log_snr(s)
     t0 = time.time()
     exact = pf_ode_reference(gm, lam[s.T].item(), lam[1].item(), x_T)
@@ -50,17 +57,25 @@ def main() -> None:
         return (-gm.log_prob(x)).mean().item() - nll_true.mean().item()
 
     samplers = {
-        "DDIM (leading)": (lambda n: sample_ddim(model, s, x_T, steps=n, progress=False),
-                           lambda n: diffusers_ddim(model, s, x_T, n),
-                           lambda n: diffusers_ddim(model, s, x_T, n, float64=True)),
-        "DPM-Solver++ 2M": (lambda n: sample_dpm_solver(model, s, x_T, steps=n, progress=False),
-                            lambda n: diffusers_dpm_solver(model, s, x_T, n),
-                            lambda n: diffusers_dpm_solver(model, s, x_T, n, float64=True)),
+        "DDIM (leading)": (
+            lambda n: sample_ddim(model, s, x_T, steps=n, progress=False),
+            lambda n: diffusers_ddim(model, s, x_T, n),
+            lambda n: diffusers_ddim(model, s, x_T, n, float64=True),
+        ),
+        "DPM-Solver++ 2M": (
+            lambda n: sample_dpm_solver(model, s, x_T, steps=n, progress=False),
+            lambda n: diffusers_dpm_solver(model, s, x_T, n),
+            lambda n: diffusers_dpm_solver(model, s, x_T, n, float64=True),
+        ),
     }
-    print(f"2-D mixture of 3 Gaussians, {N} points, linear schedule T=1000, exact eps; "
-          f"exact ODE solution: dNLL = {dnll(exact):+.4f} (Monte Carlo s.e. of dNLL ~ {se:.4f})\n")
-    head = (f"{'sampler':<16} {'NFE':>4} | {'RMSE ours':>10} {'diffusers':>10} {'ratio':>6} "
-            f"{'df64 ratio':>10} | {'dNLL ours':>9} {'diffusers':>9} {'ratio':>6}")
+    print(
+        f"2-D mixture of 3 Gaussians, {N} points, linear schedule T=1000, exact eps; "
+        f"exact ODE solution: dNLL = {dnll(exact):+.4f} (Monte Carlo s.e. of dNLL ~ {se:.4f})\n"
+    )
+    head = (
+        f"{'sampler':<16} {'NFE':>4} | {'RMSE ours':>10} {'diffusers':>10} {'ratio':>6} "
+        f"{'df64 ratio':>10} | {'dNLL ours':>9} {'diffusers':>9} {'ratio':>6}"
+    )
     print(head)
     print("-" * len(head))
     for name, (ours, theirs, theirs64) in samplers.items():
@@ -68,8 +83,10 @@ def main() -> None:
             a, b, c = ours(n), theirs(n), theirs64(n)
             ra, rb, rc = rmse(a), rmse(b), rmse(c)
             da, db = dnll(a), dnll(b)
-            print(f"{name:<16} {n:>4} | {ra:>10.3e} {rb:>10.3e} {ra / rb:>6.3f} {ra / rc:>10.6f} | "
-                  f"{da:>+9.4f} {db:>+9.4f} {da / db if db else float('nan'):>6.3f}")
+            print(
+                f"{name:<16} {n:>4} | {ra:>10.3e} {rb:>10.3e} {ra / rb:>6.3f} {ra / rc:>10.6f} | "
+                f"{da:>+9.4f} {db:>+9.4f} {da / db if db else float('nan'):>6.3f}"
+            )
         print()
     print(f"({time.time() - t0:.0f} s)")
 

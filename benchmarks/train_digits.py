@@ -27,18 +27,28 @@ from ddpm_lite.train import TrainConfig, train
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--max-steps", type=int, default=TrainConfig.from_preset("digits").steps)
+    ap.add_argument(
+        "--max-steps", type=int, default=TrainConfig.from_preset("digits").steps
+    )
     ap.add_argument("--eval-every", type=int, default=250)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out-dir", default="runs/bench_digits")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    shutil.rmtree(args.out_dir, ignore_errors=True)                 # a fresh run every time
+    shutil.rmtree(args.out_dir, ignore_errors=True)  # a fresh run every time
     train_s, eval_s, history, reached = 0.0, 0.0, [], None
     for steps in range(args.eval_every, args.max_steps + 1, args.eval_every):
-        c = TrainConfig.from_preset("digits", steps=steps, out_dir=args.out_dir, sample_every=0,
-                                    checkpoint_every=args.eval_every, keep=1, resume=steps > args.eval_every,
-                                    device="cpu", progress=False)
+        c = TrainConfig.from_preset(
+            "digits",
+            steps=steps,
+            out_dir=args.out_dir,
+            sample_every=0,
+            checkpoint_every=args.eval_every,
+            keep=1,
+            resume=steps > args.eval_every,
+            device="cpu",
+            progress=False,
+        )
         start = time.perf_counter()
         result = train(c)
         train_s += time.perf_counter() - start
@@ -46,13 +56,26 @@ def main() -> None:
         q = digits_quality(result.ema.eval())
         eval_s += time.perf_counter() - start
         passed = q["fd"] < q["bar"] and q["min_class"] >= 0.04
-        history.append({"steps": steps, "train_seconds": round(train_s, 1), "fd": round(q["fd"], 1),
-                        "bar": round(q["bar"], 1), "passed": passed})
+        history.append(
+            {
+                "steps": steps,
+                "train_seconds": round(train_s, 1),
+                "fd": round(q["fd"], 1),
+                "bar": round(q["bar"], 1),
+                "passed": passed,
+            }
+        )
         if passed:
             reached = history[-1]
             break
-    report = {"preset": "digits", "threads": torch.get_num_threads(), "eval_every": args.eval_every,
-              "reached_bar": reached, "eval_seconds": round(eval_s, 1), "history": history}
+    report = {
+        "preset": "digits",
+        "threads": torch.get_num_threads(),
+        "eval_every": args.eval_every,
+        "reached_bar": reached,
+        "eval_seconds": round(eval_s, 1),
+        "history": history,
+    }
     print(json.dumps(report, indent=1))
 
 

@@ -21,7 +21,12 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 
 from ddpm_lite.datasets import digits
-from ddpm_lite.metrics import CLASSIFIER_INFO, CLASSIFIER_WEIGHTS, DigitsClassifier, digits_split
+from ddpm_lite.metrics import (
+    CLASSIFIER_INFO,
+    CLASSIFIER_WEIGHTS,
+    DigitsClassifier,
+    digits_split,
+)
 
 SEED, EPOCHS, BATCH, LR = 0, 40, 64, 2e-3
 CONFIG = dict(width=32, feature_dim=64)
@@ -29,9 +34,14 @@ CONFIG = dict(width=32, feature_dim=64)
 
 def shift(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     """Translate each image by -1, 0 or 1 pixel in each direction (zero = background -1)."""
-    padded = F.pad(x, (1, 1, 1, 1), value=-1.0)                  # (B, 1, 10, 10)
+    padded = F.pad(x, (1, 1, 1, 1), value=-1.0)  # (B, 1, 10, 10)
     dy, dx = torch.randint(0, 3, (2, len(x)), generator=g)
-    return torch.stack([p[:, i:i + 8, j:j + 8] for p, i, j in zip(padded, dy.tolist(), dx.tolist())])
+    return torch.stack(
+        [
+            p[:, i : i + 8, j : j + 8]
+            for p, i, j in zip(padded, dy.tolist(), dx.tolist())
+        ]
+    )
 
 
 def train() -> tuple[DigitsClassifier, int]:
@@ -45,7 +55,9 @@ def train() -> tuple[DigitsClassifier, int]:
     steps = EPOCHS * -(-len(train_idx) // BATCH)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     for _ in range(EPOCHS):
-        for batch in train_idx[torch.randperm(len(train_idx), generator=g)].split(BATCH):
+        for batch in train_idx[torch.randperm(len(train_idx), generator=g)].split(
+            BATCH
+        ):
             loss = F.cross_entropy(model(shift(x[batch], g)), y[batch])
             opt.zero_grad()
             loss.backward()
@@ -66,12 +78,20 @@ def main() -> None:
     blob = CLASSIFIER_WEIGHTS.read_bytes()
     n_test = len(digits_split()[1])
     info = dict(
-        config=CONFIG, seed=SEED, epochs=EPOCHS, batch_size=BATCH, lr=LR,
+        config=CONFIG,
+        seed=SEED,
+        epochs=EPOCHS,
+        batch_size=BATCH,
+        lr=LR,
         split="ddpm_lite.metrics.digits_split(): randperm(1797, seed 0), last 360 held out",
-        n_test=n_test, n_correct=correct, test_accuracy=round(correct / n_test, 4),
-        sha256=hashlib.sha256(blob).hexdigest(), bytes=len(blob),
+        n_test=n_test,
+        n_correct=correct,
+        test_accuracy=round(correct / n_test, 4),
+        sha256=hashlib.sha256(blob).hexdigest(),
+        bytes=len(blob),
         command=".venv/bin/python benchmarks/train_digits_classifier.py",
-        date=datetime.date.today().isoformat(), torch=torch.__version__,
+        date=datetime.date.today().isoformat(),
+        torch=torch.__version__,
     )
     CLASSIFIER_INFO.write_text(json.dumps(info, indent=2) + "\n")
     print(json.dumps(info, indent=2))

@@ -27,20 +27,31 @@ def check_choice(value: object, choices: Iterable[object], name: str) -> None:
         raise ValueError(f"{name} must be one of {choices}, got {value!r}")
 
 
-def check_timesteps(t: Tensor, T: int, name: str = "t", *, batch: int | None = None) -> Tensor:
+def check_timesteps(
+    t: Tensor, T: int, name: str = "t", *, batch: int | None = None
+) -> Tensor:
     """Check that `t` is an integer tensor of shape (B,) with values in 1..T; return it.
 
     `batch`, if given, is the required length B (the leading dimension of x).
     """
-    if not isinstance(t, Tensor) or t.dtype == torch.bool or t.is_floating_point() or t.is_complex():
+    if (
+        not isinstance(t, Tensor)
+        or t.dtype == torch.bool
+        or t.is_floating_point()
+        or t.is_complex()
+    ):
         got = t.dtype if isinstance(t, Tensor) else type(t).__name__
-        raise ValueError(f"{name} must be integers in 1..T={T} (an int64 tensor), got {got}")
+        raise ValueError(
+            f"{name} must be integers in 1..T={T} (an int64 tensor), got {got}"
+        )
     if t.ndim != 1 or (batch is not None and t.shape[0] != batch):
         want = f"({batch},)" if batch is not None else "(B,)"
         raise ValueError(f"{name} must have shape {want}, got {tuple(t.shape)}")
     if t.numel() and (int(t.min()) < 1 or int(t.max()) > T):
-        raise ValueError(f"{name} must be integers in 1..T={T}, got values in "
-                         f"{int(t.min())}..{int(t.max())}")
+        raise ValueError(
+            f"{name} must be integers in 1..T={T}, got values in "
+            f"{int(t.min())}..{int(t.max())}"
+        )
     return t
 
 
@@ -63,4 +74,6 @@ def check_open_interval(x: Tensor | float, low: float, high: float, name: str) -
     x = torch.as_tensor(x)
     if x.numel() == 0 or not bool(((x > low) & (x < high)).all()):
         lo, hi = (float(x.min()), float(x.max())) if x.numel() else (math.nan, math.nan)
-        raise ValueError(f"{name} must be in ({low}, {high}), got values in [{lo}, {hi}]")
+        raise ValueError(
+            f"{name} must be in ({low}, {high}), got values in [{lo}, {hi}]"
+        )

@@ -17,10 +17,20 @@ def _device(generator: torch.Generator | None) -> torch.device:
 
 def randn_like(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
     """Standard normal noise of x's shape and dtype, on x's device."""
-    return torch.randn(x.shape, generator=generator, dtype=x.dtype, device=_device(generator)).to(x.device)
+    return torch.randn(
+        x.shape, generator=generator, dtype=x.dtype, device=_device(generator)
+    ).to(x.device)
 
 
-def randint(low: int, high: int, n: int, *, generator: torch.Generator | None = None,
-            device: torch.device | str = "cpu") -> Tensor:
+def randint(
+    low: int,
+    high: int,
+    n: int,
+    *,
+    generator: torch.Generator | None = None,
+    device: torch.device | str = "cpu",
+) -> Tensor:
     """n integers uniform in low..high-1 (int64), on `device`."""
-    return torch.randint(low, high, (n,), generator=generator, device=_device(generator)).to(device)
+    return torch.randint(
+        low, high, (n,), generator=generator, device=_device(generator)
+    ).to(device)

@@ -32,27 +32,45 @@ class Autoencoder(nn.Module):
     autoencoder; Stable Diffusion's is a convolutional VAE with a small KL penalty.
     """
 
-    def __init__(self, shape: Sequence[int] = (1, 8, 8), latent_dim: int = 8, hidden: int = 256):
+    def __init__(
+        self, shape: Sequence[int] = (1, 8, 8), latent_dim: int = 8, hidden: int = 256
+    ):
         super().__init__()
         check_positive_int(latent_dim, "latent_dim")
         check_positive_int(hidden, "hidden")
         self.shape, self.latent_dim = tuple(shape), latent_dim
         n = math.prod(self.shape)
-        self.encoder = nn.Sequential(nn.Flatten(), nn.Linear(n, hidden), nn.SiLU(), nn.Linear(hidden, hidden),
-                                     nn.SiLU(), nn.Linear(hidden, latent_dim))
-        self.decoder = nn.Sequential(nn.Linear(latent_dim, hidden), nn.SiLU(), nn.Linear(hidden, hidden),
-                                     nn.SiLU(), nn.Linear(hidden, n), nn.Tanh())
+        self.encoder = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(n, hidden),
+            nn.SiLU(),
+            nn.Linear(hidden, hidden),
+            nn.SiLU(),
+            nn.Linear(hidden, latent_dim),
+        )
+        self.decoder = nn.Sequential(
+            nn.Linear(latent_dim, hidden),
+            nn.SiLU(),
+            nn.Linear(hidden, hidden),
+            nn.SiLU(),
+            nn.Linear(hidden, n),
+            nn.Tanh(),
+        )
 
     def encode(self, x: Tensor) -> Tensor:
         """(B, *shape) -> (B, latent_dim)."""
         if tuple(x.shape[1:]) != self.shape:
-            raise ValueError(f"x must have shape (B, {', '.join(map(str, self.shape))}), got {tuple(x.shape)}")
+            raise ValueError(
+                f"x must have shape (B, {', '.join(map(str, self.shape))}), got {tuple(x.shape)}"
+            )
         return self.encoder(x)
 
     def decode(self, z: Tensor) -> Tensor:
         """(B, latent_dim) -> (B, *shape) in [-1, 1]."""
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
-            raise ValueError(f"z must have shape (B, {self.latent_dim}), got {tuple(z.shape)}")
+            raise ValueError(
+                f"z must have shape (B, {self.latent_dim}), got {tuple(z.shape)}"
+            )
         return self.decoder(z).reshape(-1, *self.shape)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -74,12 +92,22 @@ def latent_scale(z: Tensor) -> float:
         raise ValueError(f"z must have at least 2 entries, got {z.numel()}")
     std = float(z.detach().double().std())
     if not std > 0 or not math.isfinite(std):
-        raise ValueError(f"z must have a positive, finite standard deviation, got {std}")
+        raise ValueError(
+            f"z must have a positive, finite standard deviation, got {std}"
+        )
     return 1.0 / std
 
 
-def train_autoencoder(ae: Autoencoder, x: Tensor, *, steps: int, batch_size: int = 128, lr: float = 1e-3,
-                      seed: int = 0, device: torch.device | str = "cpu") -> list[float]:
+def train_autoencoder(
+    ae: Autoencoder,
+    x: Tensor,
+    *,
+    steps: int,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+) -> list[float]:
     """Fit ae to x by Adam on the mean squared reconstruction error; returns the losses.
 
     Batches come from a generator seeded with `seed`; the learning rate decays by cosine to 0.

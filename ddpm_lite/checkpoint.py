@@ -79,7 +79,7 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> None:
 def _fsync_dir(folder: Path) -> None:
     try:
         fd = os.open(folder, os.O_RDONLY)
-    except OSError:                                  # e.g. Windows cannot open directories
+    except OSError:  # e.g. Windows cannot open directories
         return
     try:
         os.fsync(fd)
@@ -97,8 +97,14 @@ def model_spec(model: nn.Module) -> dict:
     if isinstance(model, DiT):
         return {"kind": "dit", "config": asdict(model.config)}
     if isinstance(model, MLPDenoiser):
-        return {"kind": "mlp", "dim": model.dim, "hidden": model.inp.out_features, "depth": len(model.layers),
-                "time_dim": model.time_dim, "num_classes": model.num_classes}
+        return {
+            "kind": "mlp",
+            "dim": model.dim,
+            "hidden": model.inp.out_features,
+            "depth": len(model.layers),
+            "time_dim": model.time_dim,
+            "num_classes": model.num_classes,
+        }
     return {"kind": type(model).__name__}
 
 
@@ -106,13 +112,19 @@ def model_from_spec(spec: dict) -> nn.Module:
     """Inverse of `model_spec` (random weights); ValueError for a kind it cannot build."""
     if spec.get("kind") == "unet":
         known = {f.name for f in fields(UNetConfig)}
-        c = {k: tuple(v) if isinstance(v, list) else v for k, v in spec["config"].items() if k in known}
+        c = {
+            k: tuple(v) if isinstance(v, list) else v
+            for k, v in spec["config"].items()
+            if k in known
+        }
         return UNet(UNetConfig(**c))
     if spec.get("kind") == "mlp":
         return MLPDenoiser(**{k: v for k, v in spec.items() if k != "kind"})
     if spec.get("kind") == "dit":
         return DiT(DiTConfig(**spec["config"]))
-    raise ValueError(f"model kind must be 'unet', 'mlp' or 'dit' to rebuild from a checkpoint, got {spec.get('kind')!r}")
+    raise ValueError(
+        f"model kind must be 'unet', 'mlp' or 'dit' to rebuild from a checkpoint, got {spec.get('kind')!r}"
+    )
 
 
 # ---------------------------------------------------------------------------- optimizer + RNG
@@ -136,18 +148,24 @@ def load_optimizer_state(opt: torch.optim.Optimizer, ckpt: Checkpoint) -> None:
     for key, v in ckpt.state("optim").items():
         i, name = key.split(".", 1)
         state.setdefault(int(i), {})[name] = v
-    opt.load_state_dict({"state": dict(sorted(state.items())), "param_groups": meta["param_groups"]})
+    opt.load_state_dict(
+        {"state": dict(sorted(state.items())), "param_groups": meta["param_groups"]}
+    )
 
 
 def rng_state() -> tuple[dict[str, Tensor], dict]:
     """RNG states of torch (CPU, every CUDA device), python's `random` and numpy's global generator."""
     tensors = {"rng.torch_cpu": torch.get_rng_state()}
     if torch.cuda.is_available():
-        tensors.update({f"rng.cuda.{d}": s for d, s in enumerate(torch.cuda.get_rng_state_all())})
+        tensors.update(
+            {f"rng.cuda.{d}": s for d, s in enumerate(torch.cuda.get_rng_state_all())}
+        )
     py = random.getstate()
     name, keys, pos, has_gauss, gauss = np.random.get_state()
-    return tensors, {"python": [py[0], list(py[1]), py[2]],
-                     "numpy": [name, keys.tolist(), int(pos), int(has_gauss), float(gauss)]}
+    return tensors, {
+        "python": [py[0], list(py[1]), py[2]],
+        "numpy": [name, keys.tolist(), int(pos), int(has_gauss), float(gauss)],
+    }
 
 
 def restore_rng(ckpt: Checkpoint) -> None:
@@ -155,17 +173,30 @@ def restore_rng(ckpt: Checkpoint) -> None:
     rng = ckpt.meta["rng"]
     random.setstate((rng["python"][0], tuple(rng["python"][1]), rng["python"][2]))
     name, keys, pos, has_gauss, gauss = rng["numpy"]
-    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss))
+    np.random.set_state(
+        (name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss)
+    )
     torch.set_rng_state(ckpt.tensors["rng.torch_cpu"])
-    cuda = [ckpt.tensors[f"rng.cuda.{d}"] for d in range(sum(k.startswith("rng.cuda.") for k in ckpt.tensors))]
+    cuda = [
+        ckpt.tensors[f"rng.cuda.{d}"]
+        for d in range(sum(k.startswith("rng.cuda.") for k in ckpt.tensors))
+    ]
     if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(cuda)
 
 
 # ---------------------------------------------------------------------------- save / load
-def save_checkpoint(out_dir: PathLike, *, step: int, model: nn.Module, ema: Optional[nn.Module] = None,
-                    optimizer: Optional[torch.optim.Optimizer] = None, config: Optional[dict] = None,
-                    extra: Optional[dict] = None, keep: int = 2) -> Path:
+def save_checkpoint(
+    out_dir: PathLike,
+    *,
+    step: int,
+    model: nn.Module,
+    ema: Optional[nn.Module] = None,
+    optimizer: Optional[torch.optim.Optimizer] = None,
+    config: Optional[dict] = None,
+    extra: Optional[dict] = None,
+    keep: int = 2,
+) -> Path:
     """Write ckpt-<step>.safetensors, then its JSON sidecar, both atomically; return the JSON path.
 
     Keeps the newest `keep` checkpoints of `out_dir` (0 = keep all). `config` and `extra`
@@ -173,9 +204,17 @@ def save_checkpoint(out_dir: PathLike, *, step: int, model: nn.Module, ema: Opti
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tensors = {
+        f"model.{k}": v.detach().cpu().contiguous()
+        for k, v in model.state_dict().items()
+    }
     if ema is not None and ema is not model:
-        tensors.update({f"ema.{k}": v.detach().cpu().contiguous() for k, v in ema.state_dict().items()})
+        tensors.update(
+            {
+                f"ema.{k}": v.detach().cpu().contiguous()
+                for k, v in ema.state_dict().items()
+            }
+        )
     rng_tensors, rng = rng_state()
     tensors.update(rng_tensors)
     optim = None
@@ -185,10 +224,21 @@ def save_checkpoint(out_dir: PathLike, *, step: int, model: nn.Module, ema: Opti
     blob = st_save(tensors, metadata={"format": FORMAT, "step": str(step)})
     weights = out / f"ckpt-{step:06d}.safetensors"
     atomic_write_bytes(weights, blob)
-    meta = {"format": FORMAT, "step": step, "weights": weights.name, "sha256": hashlib.sha256(blob).hexdigest(),
-            "model": model_spec(model), "config": config, "optimizer": optim, "rng": rng, **(extra or {})}
+    meta = {
+        "format": FORMAT,
+        "step": step,
+        "weights": weights.name,
+        "sha256": hashlib.sha256(blob).hexdigest(),
+        "model": model_spec(model),
+        "config": config,
+        "optimizer": optim,
+        "rng": rng,
+        **(extra or {}),
+    }
     sidecar = weights.with_suffix(".json")
-    atomic_write_bytes(sidecar, json.dumps(meta, indent=1).encode())    # the commit record, last
+    atomic_write_bytes(
+        sidecar, json.dumps(meta, indent=1).encode()
+    )  # the commit record, last
     _prune(out, keep)
     return sidecar
 
@@ -204,7 +254,11 @@ def _prune(out: Path, keep: int) -> None:
 
 def list_checkpoints(out_dir: PathLike) -> list[Path]:
     """The checkpoint sidecars (ckpt-<step>.json) in `out_dir`, oldest first."""
-    found = [(int(m.group(1)), p) for p in Path(out_dir).glob("ckpt-*.json") if (m := _NAME.match(p.name))]
+    found = [
+        (int(m.group(1)), p)
+        for p in Path(out_dir).glob("ckpt-*.json")
+        if (m := _NAME.match(p.name))
+    ]
     return [p for _, p in sorted(found)]
 
 
@@ -233,7 +287,11 @@ def load_checkpoint(path: PathLike) -> Checkpoint:
         return _load_pair(p)
     if p.suffix == ".safetensors":
         side = p.with_suffix(".json")
-        return _load_pair(side) if side.is_file() else Checkpoint(p, {}, st_load(p.read_bytes()))
+        return (
+            _load_pair(side)
+            if side.is_file()
+            else Checkpoint(p, {}, st_load(p.read_bytes()))
+        )
     return Checkpoint(p, {}, _load_pickle_safely(p))
 
 
@@ -243,7 +301,9 @@ def _load_pair(sidecar: Path) -> Checkpoint:
         raise ValueError(f"checkpoint: {str(sidecar)!r} is not a {FORMAT} sidecar")
     blob = (sidecar.parent / meta["weights"]).read_bytes()
     if hashlib.sha256(blob).hexdigest() != meta["sha256"]:
-        raise ValueError(f"checkpoint: {meta['weights']} does not match the digest in {sidecar.name}")
+        raise ValueError(
+            f"checkpoint: {meta['weights']} does not match the digest in {sidecar.name}"
+        )
     return Checkpoint(sidecar, meta, st_load(blob))
 
 
@@ -251,11 +311,25 @@ def _load_pickle_safely(p: Path) -> dict[str, Tensor]:
     """A .pt state dict through torch's weights-only unpickler: tensors, containers, numbers only."""
     try:
         obj = torch.load(p, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, AttributeError, TypeError, EOFError) as err:
-        raise ValueError(f"checkpoint: refusing {str(p)!r}: not a plain weights file ({err})") from err
-    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+    except (
+        pickle.UnpicklingError,
+        RuntimeError,
+        AttributeError,
+        TypeError,
+        EOFError,
+    ) as err:
+        raise ValueError(
+            f"checkpoint: refusing {str(p)!r}: not a plain weights file ({err})"
+        ) from err
+    if (
+        isinstance(obj, dict)
+        and "state_dict" in obj
+        and isinstance(obj["state_dict"], dict)
+    ):
         obj = obj["state_dict"]
-    if not isinstance(obj, dict) or not all(isinstance(v, Tensor) for v in obj.values()):
+    if not isinstance(obj, dict) or not all(
+        isinstance(v, Tensor) for v in obj.values()
+    ):
         raise ValueError(f"checkpoint: {str(p)!r} must hold a dict of tensors")
     return {f"model.{k}": v for k, v in obj.items()}
 
@@ -265,7 +339,9 @@ def load_model(path: Union[PathLike, Checkpoint], *, ema: bool = True) -> nn.Mod
     EMA weights if saved and `ema`."""
     ckpt = path if isinstance(path, Checkpoint) else load_checkpoint(path)
     if "model" not in ckpt.meta:
-        raise ValueError(f"checkpoint: {str(ckpt.path)!r} has no JSON sidecar describing the model")
+        raise ValueError(
+            f"checkpoint: {str(ckpt.path)!r} has no JSON sidecar describing the model"
+        )
     model = model_from_spec(ckpt.meta["model"])
     state = ckpt.state("ema") if ema and ckpt.state("ema") else ckpt.state("model")
     model.load_state_dict(state)
@@ -283,8 +359,13 @@ def export_model(checkpoint: PathLike, out_dir: PathLike, *, ema: bool = True) -
     """
     ckpt = load_checkpoint(checkpoint)
     model = load_model(ckpt, ema=ema)
-    return save_checkpoint(out_dir, step=int(ckpt.meta.get("step", 0)), model=model,
-                           config=ckpt.meta.get("config"), keep=1)
+    return save_checkpoint(
+        out_dir,
+        step=int(ckpt.meta.get("step", 0)),
+        model=model,
+        config=ckpt.meta.get("config"),
+        keep=1,
+    )
 
 
 def course_model(name: str) -> nn.Module:
@@ -293,8 +374,11 @@ def course_model(name: str) -> nn.Module:
     Each was trained on a 2-core CPU by the command recorded in its sidecar's config (and in
     `ddpm_lite/assets/models/README.md`), then reduced with `export_model`. Lessons 06-12.
     """
-    names = sorted(p.name for p in COURSE_MODELS.iterdir() if p.is_dir()) if COURSE_MODELS.is_dir() else []
+    names = (
+        sorted(p.name for p in COURSE_MODELS.iterdir() if p.is_dir())
+        if COURSE_MODELS.is_dir()
+        else []
+    )
     if name not in names:
         raise ValueError(f"name must be one of {names}, got {name!r}")
     return load_model(COURSE_MODELS / name)
-

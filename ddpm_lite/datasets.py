@@ -31,7 +31,11 @@ from .toys import TOYS, toy_data
 
 IMAGE_SETS = ("digits", "mnist", "fashion_mnist", "cifar10")
 _IDX_FOLDERS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
-_TORCHVISION_CLASSES = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "CIFAR10"}
+_TORCHVISION_CLASSES = {
+    "mnist": "MNIST",
+    "fashion_mnist": "FashionMNIST",
+    "cifar10": "CIFAR10",
+}
 _CIFAR_FOLDER = "cifar-10-batches-py"
 
 
@@ -47,8 +51,8 @@ def digits() -> tuple[Tensor, Tensor]:
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
-    images = torch.as_tensor(bunch.images, dtype=torch.float32)           # (N, 8, 8), 0..16
-    images = images / (DIGIT_LEVELS - 1) * 2 - 1                           # 17 levels in [-1, 1]
+    images = torch.as_tensor(bunch.images, dtype=torch.float32)  # (N, 8, 8), 0..16
+    images = images / (DIGIT_LEVELS - 1) * 2 - 1  # 17 levels in [-1, 1]
     return images.unsqueeze(1), torch.as_tensor(bunch.target, dtype=torch.int64)
 
 
@@ -62,12 +66,16 @@ def read_idx(path: Union[str, Path]) -> np.ndarray:
     with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
         data = f.read()
     if len(data) < 4 or data[:2] != b"\x00\x00" or data[2] != 0x08:
-        raise ValueError(f"path: {path} is not an IDX file of unsigned bytes (magic {data[:4].hex()})")
+        raise ValueError(
+            f"path: {path} is not an IDX file of unsigned bytes (magic {data[:4].hex()})"
+        )
     ndim = data[3]
-    dims = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
+    dims = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
     body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
     if body.size != math.prod(dims):
-        raise ValueError(f"path: {path} header says shape {dims} but holds {body.size} bytes")
+        raise ValueError(
+            f"path: {path} header says shape {dims} but holds {body.size} bytes"
+        )
     return body.reshape(dims)
 
 
@@ -78,8 +86,12 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
     """
 
     _ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"): np.ndarray.__reduce__(np.zeros(1))[0],
-        ("numpy._core.multiarray", "_reconstruct"): np.ndarray.__reduce__(np.zeros(1))[0],
+        ("numpy.core.multiarray", "_reconstruct"): np.ndarray.__reduce__(np.zeros(1))[
+            0
+        ],
+        ("numpy._core.multiarray", "_reconstruct"): np.ndarray.__reduce__(np.zeros(1))[
+            0
+        ],
         ("numpy.core.numeric", "_frombuffer"): np.zeros(1).__reduce_ex__(5)[0],
         ("numpy._core.numeric", "_frombuffer"): np.zeros(1).__reduce_ex__(5)[0],
         ("numpy", "ndarray"): np.ndarray,
@@ -88,7 +100,9 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str):
         if (module, name) not in self._ALLOWED:
-            raise pickle.UnpicklingError(f"refusing to load {module}.{name}: only numpy arrays are allowed")
+            raise pickle.UnpicklingError(
+                f"refusing to load {module}.{name}: only numpy arrays are allowed"
+            )
         return self._ALLOWED[(module, name)]
 
 
@@ -105,8 +119,15 @@ def read_cifar_batch(path: Union[str, Path]) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"path: {path} does not hold a dict")
     get = lambda k: batch[k] if k in batch else batch[k.encode()]  # noqa: E731  str or bytes keys
     data, labels = np.asarray(get("data")), np.asarray(get("labels"), dtype=np.int64)
-    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data):
-        raise ValueError(f"path: {path} has data {data.dtype} {data.shape} and {len(labels)} labels")
+    if (
+        data.dtype != np.uint8
+        or data.ndim != 2
+        or data.shape[1] != 3072
+        or len(labels) != len(data)
+    ):
+        raise ValueError(
+            f"path: {path} has data {data.dtype} {data.shape} and {len(labels)} labels"
+        )
     return data.reshape(-1, 3, 32, 32), labels
 
 
@@ -134,30 +155,47 @@ def _present(path: Path) -> Optional[Path]:
 
 def _fetch(name: str, root: Path, train: bool, download: Optional[bool]) -> list[Path]:
     """The files of `name`, downloaded with torchvision first if missing and allowed."""
-    files = _idx_files(name, root, train) if name in _IDX_FOLDERS else _cifar_files(root, train)
-    found = [_present(p) if name in _IDX_FOLDERS else (p if p.is_file() else None) for p in files]
+    files = (
+        _idx_files(name, root, train)
+        if name in _IDX_FOLDERS
+        else _cifar_files(root, train)
+    )
+    found = [
+        _present(p) if name in _IDX_FOLDERS else (p if p.is_file() else None)
+        for p in files
+    ]
     if all(found):
         return found
     have_tv = importlib.util.find_spec("torchvision") is not None
     if download is None:
         download = have_tv
     if download and not have_tv:
-        raise ValueError(f"download=True needs torchvision (pip install torchvision) to fetch {name}")
+        raise ValueError(
+            f"download=True needs torchvision (pip install torchvision) to fetch {name}"
+        )
     if not download:
         missing = [str(p) for p, f in zip(files, found) if f is None]
         raise FileNotFoundError(
             f"{name}: expected torchvision's layout under root={str(root)!r}, missing {missing}. "
             f"Install torchvision and call load_dataset({name!r}, root=..., download=True), or copy "
-            f"the files of torchvision.datasets.{_TORCHVISION_CLASSES[name]}(root, download=True) there.")
+            f"the files of torchvision.datasets.{_TORCHVISION_CLASSES[name]}(root, download=True) there."
+        )
     import torchvision
 
-    getattr(torchvision.datasets, _TORCHVISION_CLASSES[name])(str(root), train=train, download=True)
+    getattr(torchvision.datasets, _TORCHVISION_CLASSES[name])(
+        str(root), train=train, download=True
+    )
     return _fetch(name, root, train, download=False)
 
 
 def load_dataset(
-    name: str, *, root: Union[str, Path] = "data", train: bool = True, download: Optional[bool] = None,
-    n: Optional[int] = None, generator: Optional[torch.Generator] = None,
+    name: str,
+    *,
+    root: Union[str, Path] = "data",
+    train: bool = True,
+    download: Optional[bool] = None,
+    n: Optional[int] = None,
+    generator: Optional[torch.Generator] = None,
 ) -> tuple[Tensor, Tensor]:
     """A data set by name as (x, y): x float32 in [-1, 1], y int64 class labels.
 
@@ -173,18 +211,28 @@ def load_dataset(
         x = toy_data(name, n, generator=generator)
         return x, torch.zeros(len(x), dtype=torch.int64)
     if name not in IMAGE_SETS:
-        raise ValueError(f"name must be one of {list(IMAGE_SETS) + sorted(TOYS)}, got {name!r}")
+        raise ValueError(
+            f"name must be one of {list(IMAGE_SETS) + sorted(TOYS)}, got {name!r}"
+        )
     if name == "digits":
         return digits()
     files = _fetch(name, Path(root), train, download)
     if name == "cifar10":
         batches = [read_cifar_batch(p) for p in files]
-        images, labels = np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches])
+        images, labels = (
+            np.concatenate([b[0] for b in batches]),
+            np.concatenate([b[1] for b in batches]),
+        )
     else:
-        images, labels = read_idx(files[0])[:, None], read_idx(files[1]).astype(np.int64)
+        images, labels = (
+            read_idx(files[0])[:, None],
+            read_idx(files[1]).astype(np.int64),
+        )
         if images.ndim != 4 or labels.ndim != 1 or len(images) != len(labels):
-            raise ValueError(f"root: {files[0]} and {files[1]} hold {images.shape} images, "
-                             f"{labels.shape} labels")
+            raise ValueError(
+                f"root: {files[0]} and {files[1]} hold {images.shape} images, "
+                f"{labels.shape} labels"
+            )
     return _to_unit_range(images), torch.from_numpy(labels)
 
 

@@ -28,14 +28,22 @@ def pick_device(prefer: str | None = None) -> torch.device:
     ``prefer`` (or the environment variable ``DDPM_LITE_DEVICE``) forces one of
     "cpu", "cuda", "mps"; asking for one that is not available raises ValueError.
     """
-    wanted = prefer if prefer is not None else os.environ.get("DDPM_LITE_DEVICE", "").strip()
+    wanted = (
+        prefer if prefer is not None else os.environ.get("DDPM_LITE_DEVICE", "").strip()
+    )
     if wanted:
         if wanted.split(":")[0] not in DEVICES:
-            raise ValueError(f"device (DDPM_LITE_DEVICE) must be one of {DEVICES}, got {wanted!r}")
+            raise ValueError(
+                f"device (DDPM_LITE_DEVICE) must be one of {DEVICES}, got {wanted!r}"
+            )
         if wanted.startswith("cuda") and not torch.cuda.is_available():
-            raise ValueError(f"device {wanted!r} was asked for but CUDA is not available here")
+            raise ValueError(
+                f"device {wanted!r} was asked for but CUDA is not available here"
+            )
         if wanted == "mps" and not _mps_available():
-            raise ValueError("device 'mps' was asked for but Apple MPS is not available here")
+            raise ValueError(
+                "device 'mps' was asked for but Apple MPS is not available here"
+            )
         return torch.device(wanted)
     if torch.cuda.is_available():
         return torch.device("cuda")
@@ -50,7 +58,7 @@ def _mps_available() -> bool:
 
 
 def run_mode(device: torch.device | str | None = None) -> str:
-    """"quick" (about a minute on a 2-core CPU) or "full" (the bigger setting for a GPU).
+    """ "quick" (about a minute on a 2-core CPU) or "full" (the bigger setting for a GPU).
 
     The environment variable ``DDPM_LITE_MODE`` (quick or full) wins; otherwise a CUDA
     device means "full" and anything else "quick".

@@ -24,10 +24,15 @@ def q_sample(s: Schedule, x_0: Tensor, t: Tensor, eps: Tensor) -> Tensor:
     """
     check_same_shape(x_0=x_0, eps=eps)
     check_timesteps(t, s.T, batch=x_0.shape[0])
-    return gather(s.alpha_bar.sqrt(), t, x_0) * x_0 + gather((1 - s.alpha_bar).sqrt(), t, x_0) * eps
+    return (
+        gather(s.alpha_bar.sqrt(), t, x_0) * x_0
+        + gather((1 - s.alpha_bar).sqrt(), t, x_0) * eps
+    )
 
 
-def q_posterior(s: Schedule, x_0: Tensor, x_t: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
+def q_posterior(
+    s: Schedule, x_0: Tensor, x_t: Tensor, t: Tensor
+) -> tuple[Tensor, Tensor]:
     """Mean and variance of q(x_{t-1} | x_t, x_0) (Ho et al. 2020, Eqs. 6-7).
 
         mu_tilde_t   = sqrt(alpha_bar_{t-1}) beta_t / (1 - alpha_bar_t) * x_0
@@ -40,10 +45,12 @@ def q_posterior(s: Schedule, x_0: Tensor, x_t: Tensor, t: Tensor) -> tuple[Tenso
     """
     check_same_shape(x_0=x_0, x_t=x_t)
     check_timesteps(t, s.T, batch=x_0.shape[0])
-    ab, ab_prev = s.alpha_bar[1:], s.alpha_bar[:-1]                  # index t-1 holds t
+    ab, ab_prev = s.alpha_bar[1:], s.alpha_bar[:-1]  # index t-1 holds t
     coef_x0 = torch.cat([ab.new_zeros(1), ab_prev.sqrt() * s.beta[1:] / (1 - ab)])
-    coef_xt = torch.cat([ab.new_zeros(1), s.alpha[1:].sqrt() * (1 - ab_prev) / (1 - ab)])
-    mu_tilde = gather(coef_x0, t, x_0) * x_0 + gather(coef_xt, t, x_t) * x_t   # Eq. 7
+    coef_xt = torch.cat(
+        [ab.new_zeros(1), s.alpha[1:].sqrt() * (1 - ab_prev) / (1 - ab)]
+    )
+    mu_tilde = gather(coef_x0, t, x_0) * x_0 + gather(coef_xt, t, x_t) * x_t  # Eq. 7
     return mu_tilde, gather(s.beta_tilde, t, x_t)
 
 
@@ -56,7 +63,9 @@ def x0_from_eps(s: Schedule, x_t: Tensor, t: Tensor, eps: Tensor) -> Tensor:
     """
     check_same_shape(x_t=x_t, eps=eps)
     check_timesteps(t, s.T, batch=x_t.shape[0])
-    return (x_t - gather((1 - s.alpha_bar).sqrt(), t, x_t) * eps) / gather(s.alpha_bar.sqrt(), t, x_t)
+    return (x_t - gather((1 - s.alpha_bar).sqrt(), t, x_t) * eps) / gather(
+        s.alpha_bar.sqrt(), t, x_t
+    )
 
 
 def eps_from_x0(s: Schedule, x_t: Tensor, t: Tensor, x_0: Tensor) -> Tensor:
@@ -68,7 +77,9 @@ def eps_from_x0(s: Schedule, x_t: Tensor, t: Tensor, x_0: Tensor) -> Tensor:
     """
     check_same_shape(x_t=x_t, x_0=x_0)
     check_timesteps(t, s.T, batch=x_t.shape[0])
-    return (x_t - gather(s.alpha_bar.sqrt(), t, x_t) * x_0) / gather((1 - s.alpha_bar).sqrt(), t, x_t)
+    return (x_t - gather(s.alpha_bar.sqrt(), t, x_t) * x_0) / gather(
+        (1 - s.alpha_bar).sqrt(), t, x_t
+    )
 
 
 def reverse_log_variance(s: Schedule, variance: str) -> Tensor:
@@ -95,8 +106,15 @@ def reverse_log_variance(s: Schedule, variance: str) -> Tensor:
     return table.log()
 
 
-def p_mean_var(s: Schedule, eps: Tensor, x_t: Tensor, t: Tensor, *,
-               variance: str = "beta", clip_x0: bool = False) -> tuple[Tensor, Tensor, Tensor]:
+def p_mean_var(
+    s: Schedule,
+    eps: Tensor,
+    x_t: Tensor,
+    t: Tensor,
+    *,
+    variance: str = "beta",
+    clip_x0: bool = False,
+) -> tuple[Tensor, Tensor, Tensor]:
     """Mean, variance and log-variance of p_theta(x_{t-1} | x_t) from a predicted eps.
 
         mu_theta = (x_t - beta_t / sqrt(1 - alpha_bar_t) * eps) / sqrt(alpha_t)   (Eq. 11)
@@ -116,5 +134,7 @@ def p_mean_var(s: Schedule, eps: Tensor, x_t: Tensor, t: Tensor, *,
         mean, _ = q_posterior(s, x0_hat, x_t, t)
     else:
         coef_eps = s.beta / (1 - s.alpha_bar).clamp(min=1e-300).sqrt()  # index 0 unused
-        mean = (x_t - gather(coef_eps, t, x_t) * eps) / gather(s.alpha.sqrt(), t, x_t)  # Eq. 11
+        mean = (x_t - gather(coef_eps, t, x_t) * eps) / gather(
+            s.alpha.sqrt(), t, x_t
+        )  # Eq. 11
     return mean, log_var.exp(), log_var

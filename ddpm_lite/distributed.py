@@ -51,7 +51,9 @@ def wrap(model: nn.Module, device: torch.device, world: int) -> nn.Module:
         return model
     from torch.nn.parallel import DistributedDataParallel
 
-    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    return DistributedDataParallel(
+        model, device_ids=[device.index] if device.type == "cuda" else None
+    )
 
 
 @contextmanager
@@ -66,8 +68,10 @@ def deferred_interrupt() -> Iterator[dict]:
         flag["hit"] = True
 
     try:
-        old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    except ValueError:                                   # not the main thread
+        old = {
+            sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)
+        }
+    except ValueError:  # not the main thread
         yield flag
         return
     try:
@@ -96,7 +100,9 @@ def state_digest(*modules: nn.Module) -> str:
     return h.hexdigest()
 
 
-def check_in_sync(model: nn.Module, ema: nn.Module, world: int, rank: int, out_dir: str) -> None:
+def check_in_sync(
+    model: nn.Module, ema: nn.Module, world: int, rank: int, out_dir: str
+) -> None:
     """With several ranks: write out_dir/rank<r>.sha256 of (model, EMA) and raise if the ranks differ."""
     if world <= 1:
         return

@@ -26,25 +26,38 @@ def patchify(x: Tensor, p: int) -> Tensor:
     the order (row in patch, column in patch, channel), as DiT's `unpatchify` expects (Sec. 3.2).
     """
     if x.ndim != 4 or p < 1 or x.shape[2] % p or x.shape[3] % p:
-        raise ValueError(f"x must be (B, C, H, W) with H and W divisible by p={p}, got {tuple(x.shape)}")
+        raise ValueError(
+            f"x must be (B, C, H, W) with H and W divisible by p={p}, got {tuple(x.shape)}"
+        )
     B, C, H, W = x.shape
-    x = x.reshape(B, C, H // p, p, W // p, p)                                     # (B, C, h, p, w, p)
+    x = x.reshape(B, C, H // p, p, W // p, p)  # (B, C, h, p, w, p)
     return x.permute(0, 2, 4, 3, 5, 1).reshape(B, (H // p) * (W // p), p * p * C)
 
 
-def unpatchify(tokens: Tensor, p: int, channels: int, height: int, width: int) -> Tensor:
+def unpatchify(
+    tokens: Tensor, p: int, channels: int, height: int, width: int
+) -> Tensor:
     """Inverse of `patchify`: (B, N, p*p*C) -> (B, C, H, W)."""
     h, w = height // p, width // p
-    if tokens.ndim != 3 or tokens.shape[1:] != (h * w, p * p * channels) or height % p or width % p:
-        raise ValueError(f"tokens must have shape (B, {h * w}, {p * p * channels}) for p={p}, "
-                         f"C={channels}, H={height}, W={width}; got {tuple(tokens.shape)}")
-    x = tokens.reshape(-1, h, w, p, p, channels).permute(0, 5, 1, 3, 2, 4)       # (B, C, h, p, w, p)
+    if (
+        tokens.ndim != 3
+        or tokens.shape[1:] != (h * w, p * p * channels)
+        or height % p
+        or width % p
+    ):
+        raise ValueError(
+            f"tokens must have shape (B, {h * w}, {p * p * channels}) for p={p}, "
+            f"C={channels}, H={height}, W={width}; got {tuple(tokens.shape)}"
+        )
+    x = tokens.reshape(-1, h, w, p, p, channels).permute(
+        0, 5, 1, 3, 2, 4
+    )  # (B, C, h, p, w, p)
     return x.reshape(-1, channels, height, width)
 
 
 def modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
     """Adaptive layer norm's affine step: x * (1 + scale) + shift, one (shift, scale) per sample."""
-    return x * (1 + scale[:, None]) + shift[:, None]                              # (B, N, D)
+    return x * (1 + scale[:, None]) + shift[:, None]  # (B, N, D)
 
 
 class Attention(nn.Module):
@@ -58,8 +71,12 @@ class Attention(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         B, N, D = x.shape
-        q, k, v = self.qkv(x).reshape(B, N, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)  # (B, h, N, d)
-        h = F.scaled_dot_product_attention(q, k, v)                                # (B, h, N, d)
+        q, k, v = (
+            self.qkv(x)
+            .reshape(B, N, 3, self.heads, D // self.heads)
+            .permute(2, 0, 3, 1, 4)
+        )  # (B, h, N, d)
+        h = F.scaled_dot_product_attention(q, k, v)  # (B, h, N, d)
         return self.proj(h.transpose(1, 2).reshape(B, N, D))
 
 
@@ -80,13 +97,17 @@ class DiTBlock(nn.Module):
         self.attn = Attention(dim, heads)
         self.norm2 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
         hidden = int(dim * mlp_ratio)
-        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, dim))
+        self.mlp = nn.Sequential(
+            nn.Linear(dim, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, dim)
+        )
         self.ada = nn.Sequential(nn.SiLU(), nn.Linear(dim, 6 * dim))
-        nn.init.zeros_(self.ada[1].weight)                                         # the "Zero"
+        nn.init.zeros_(self.ada[1].weight)  # the "Zero"
         nn.init.zeros_(self.ada[1].bias)
 
     def forward(self, x: Tensor, c: Tensor) -> Tensor:
-        shift1, scale1, gate1, shift2, scale2, gate2 = self.ada(c).chunk(6, dim=1)  # 6 x (B, D)
+        shift1, scale1, gate1, shift2, scale2, gate2 = self.ada(c).chunk(
+            6, dim=1
+        )  # 6 x (B, D)
         x = x + gate1[:, None] * self.attn(modulate(self.norm1(x), shift1, scale1))
         return x + gate2[:, None] * self.mlp(modulate(self.norm2(x), shift2, scale2))
 
@@ -98,9 +119,9 @@ class DiTConfig:
     in_channels: int = 1
     image_size: int = 8
     patch: int = 2
-    dim: int = 64              # token width (DiT-XL: 1152)
-    depth: int = 4             # number of DiT blocks (DiT-XL: 28)
-    heads: int = 4             # attention heads (DiT-XL: 16)
+    dim: int = 64  # token width (DiT-XL: 1152)
+    depth: int = 4  # number of DiT blocks (DiT-XL: 28)
+    heads: int = 4  # attention heads (DiT-XL: 16)
     mlp_ratio: float = 4.0
     num_classes: Optional[int] = None
 
@@ -123,19 +144,40 @@ class DiT(nn.Module):
         super().__init__()
         c = self.config = config
         if c.image_size % c.patch or c.patch < 1:
-            raise ValueError(f"patch must divide image_size={c.image_size}, got {c.patch}")
+            raise ValueError(
+                f"patch must divide image_size={c.image_size}, got {c.patch}"
+            )
         if c.dim % c.heads or c.dim % 4 or c.dim < 8:
-            raise ValueError(f"dim must be a multiple of 4 (>= 8) and of heads={c.heads}, got {c.dim}")
+            raise ValueError(
+                f"dim must be a multiple of 4 (>= 8) and of heads={c.heads}, got {c.dim}"
+            )
         if c.num_classes is not None and c.num_classes < 1:
             raise ValueError(f"num_classes must be None or >= 1, got {c.num_classes}")
         side = c.image_size // c.patch
         self.patch_embed = nn.Linear(c.patch * c.patch * c.in_channels, c.dim)
-        rows, cols = torch.arange(side).repeat_interleave(side), torch.arange(side).repeat(side)
-        pos = torch.cat([timestep_embedding(rows, c.dim // 2), timestep_embedding(cols, c.dim // 2)], 1)
-        self.register_buffer("pos", pos[None], persistent=False)                  # (1, N, D)
-        self.time_embed = nn.Sequential(nn.Linear(c.dim, c.dim), nn.SiLU(), nn.Linear(c.dim, c.dim))
-        self.label_embed = nn.Embedding(c.num_classes + 1, c.dim) if c.num_classes is not None else None
-        self.blocks = nn.ModuleList(DiTBlock(c.dim, c.heads, c.mlp_ratio) for _ in range(c.depth))
+        rows, cols = (
+            torch.arange(side).repeat_interleave(side),
+            torch.arange(side).repeat(side),
+        )
+        pos = torch.cat(
+            [
+                timestep_embedding(rows, c.dim // 2),
+                timestep_embedding(cols, c.dim // 2),
+            ],
+            1,
+        )
+        self.register_buffer("pos", pos[None], persistent=False)  # (1, N, D)
+        self.time_embed = nn.Sequential(
+            nn.Linear(c.dim, c.dim), nn.SiLU(), nn.Linear(c.dim, c.dim)
+        )
+        self.label_embed = (
+            nn.Embedding(c.num_classes + 1, c.dim)
+            if c.num_classes is not None
+            else None
+        )
+        self.blocks = nn.ModuleList(
+            DiTBlock(c.dim, c.heads, c.mlp_ratio) for _ in range(c.depth)
+        )
         self.norm_out = nn.LayerNorm(c.dim, elementwise_affine=False, eps=1e-6)
         self.ada_out = nn.Sequential(nn.SiLU(), nn.Linear(c.dim, 2 * c.dim))
         self.out = nn.Linear(c.dim, c.patch * c.patch * c.in_channels)
@@ -147,23 +189,29 @@ class DiT(nn.Module):
         if not _is_compiling():
             self._check_inputs(x_t, t, y)
         c = self.config
-        h = self.patch_embed(patchify(x_t, c.patch)) + self.pos                   # (B, N, D)
-        cond = self.time_embed(timestep_embedding(t - 1, c.dim))                  # (B, D), embeds t - 1
+        h = self.patch_embed(patchify(x_t, c.patch)) + self.pos  # (B, N, D)
+        cond = self.time_embed(timestep_embedding(t - 1, c.dim))  # (B, D), embeds t - 1
         if self.label_embed is not None:
             if y is None:
-                y = torch.full_like(t, c.num_classes, dtype=torch.long)           # "no label"
+                y = torch.full_like(t, c.num_classes, dtype=torch.long)  # "no label"
             cond = cond + self.label_embed(y)
         for block in self.blocks:
             h = block(h, cond)
         shift, scale = self.ada_out(cond).chunk(2, dim=1)
-        h = self.out(modulate(self.norm_out(h), shift, scale))                   # (B, N, p*p*C)
+        h = self.out(modulate(self.norm_out(h), shift, scale))  # (B, N, p*p*C)
         return unpatchify(h, c.patch, c.in_channels, c.image_size, c.image_size)
 
     def _check_inputs(self, x_t: Tensor, t: Tensor, y: Optional[Tensor]) -> None:
         c = self.config
-        if x_t.ndim != 4 or x_t.shape[1:] != (c.in_channels, c.image_size, c.image_size):
-            raise ValueError(f"x_t must have shape (B, {c.in_channels}, {c.image_size}, {c.image_size}), "
-                             f"got {tuple(x_t.shape)}")
+        if x_t.ndim != 4 or x_t.shape[1:] != (
+            c.in_channels,
+            c.image_size,
+            c.image_size,
+        ):
+            raise ValueError(
+                f"x_t must have shape (B, {c.in_channels}, {c.image_size}, {c.image_size}), "
+                f"got {tuple(x_t.shape)}"
+            )
         _check_t_and_y(t, y, x_t.shape[0], c.num_classes)
 
     def num_params(self) -> int:

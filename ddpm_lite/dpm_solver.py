@@ -33,7 +33,9 @@ def half_log_snr(s: Schedule) -> Tensor:
     return 0.5 * (s.alpha_bar.log() - (1 - s.alpha_bar).log())
 
 
-def dpm_solver_timesteps(s: Schedule, steps: int, *, spacing: str = "diffusers") -> Tensor:
+def dpm_solver_timesteps(
+    s: Schedule, steps: int, *, spacing: str = "diffusers"
+) -> Tensor:
     """A descending grid of `steps` paper timesteps in 1..T, where the model is evaluated.
 
       "diffusers": 1 + round(k (T - 1) / steps) for k = steps..1, i.e. steps + 1 points of
@@ -58,16 +60,27 @@ def dpm_solver_timesteps(s: Schedule, steps: int, *, spacing: str = "diffusers")
     elif spacing == "uniform":
         t = (1 + np.linspace(T - 1, 0, steps).round()).astype(np.int64).tolist()
     else:
-        lam = half_log_snr(s)[1:]                                   # (T,), decreasing in t
-        target = torch.linspace(float(lam[-1]), float(lam[0]), steps, dtype=torch.float64)
+        lam = half_log_snr(s)[1:]  # (T,), decreasing in t
+        target = torch.linspace(
+            float(lam[-1]), float(lam[0]), steps, dtype=torch.float64
+        )
         t = [1 + int((lam - v).abs().argmin()) for v in target.flip(0)]
     return torch.tensor(_distinct_ascending(t, T), dtype=torch.int64).flip(0)
 
 
 @torch.no_grad()
-def sample_dpm_solver(eps_theta: EpsModel, s: Schedule, x_T: Tensor, *, steps: int = 20, order: int = 2,
-                      spacing: str = "diffusers", timesteps: Iterable[int] | Tensor | None = None,
-                      progress: bool = True, return_trajectory: bool = False):
+def sample_dpm_solver(
+    eps_theta: EpsModel,
+    s: Schedule,
+    x_T: Tensor,
+    *,
+    steps: int = 20,
+    order: int = 2,
+    spacing: str = "diffusers",
+    timesteps: Iterable[int] | Tensor | None = None,
+    progress: bool = True,
+    return_trajectory: bool = False,
+):
     """DPM-Solver++ multistep, data prediction (Lu et al. 2022, "DPM-Solver++", Algorithm 2, 2M).
 
     On the grid t_0 > t_1 > ... > t_{M-1} (M = steps model calls) and then clean data,
@@ -89,27 +102,34 @@ def sample_dpm_solver(eps_theta: EpsModel, s: Schedule, x_T: Tensor, *, steps: i
     _check_x(x_T, "x_T")
     if order not in (1, 2):
         raise ValueError(f"order must be 1 or 2, got {order!r}")
-    grid = check_grid(timesteps, s.T) if timesteps is not None else \
-        dpm_solver_timesteps(s, steps, spacing=spacing)
+    grid = (
+        check_grid(timesteps, s.T)
+        if timesteps is not None
+        else dpm_solver_timesteps(s, steps, spacing=spacing)
+    )
     lam, ab = half_log_snr(s), s.alpha_bar
     alpha, sigma = ab.sqrt(), (1 - ab).sqrt()
     x, traj = x_T, {"t": [], "x_t": [], "x0_hat": []}
-    x0_prev, t_prev = None, None                                    # the buffer Q of Alg. 2
+    x0_prev, t_prev = None, None  # the buffer Q of Alg. 2
     for i, t in enumerate(_progress(grid.tolist(), disable=not progress)):
         tt = torch.full((x.shape[0],), t, dtype=torch.int64, device=x.device)
-        x0_hat = (x - sigma[t].item() * eps_theta(x, tt)) / alpha[t].item()  # data prediction x_theta
+        x0_hat = (x - sigma[t].item() * eps_theta(x, tt)) / alpha[
+            t
+        ].item()  # data prediction x_theta
         if return_trajectory:
             traj["t"].append(t), traj["x_t"].append(x), traj["x0_hat"].append(x0_hat)
         if i == len(grid) - 1:
-            x = x0_hat                                              # last step to sigma = 0: x_0 = x_theta
+            x = x0_hat  # last step to sigma = 0: x_0 = x_theta
             break
         t_next = int(grid[i + 1])
         h = (lam[t_next] - lam[t]).item()
         if order == 1 or x0_prev is None:
-            D = x0_hat                                              # Alg. 2, line 4 (first step)
+            D = x0_hat  # Alg. 2, line 4 (first step)
         else:
-            r = (lam[t] - lam[t_prev]).item() / h                   # Alg. 2, line 7
+            r = (lam[t] - lam[t_prev]).item() / h  # Alg. 2, line 7
             D = (1 + 1 / (2 * r)) * x0_hat - 1 / (2 * r) * x0_prev  # Alg. 2, line 8
-        x = (sigma[t_next] / sigma[t]).item() * x - alpha[t_next].item() * math.expm1(-h) * D  # line 9
+        x = (sigma[t_next] / sigma[t]).item() * x - alpha[t_next].item() * math.expm1(
+            -h
+        ) * D  # line 9
         x0_prev, t_prev = x0_hat, t
     return (x, traj) if return_trajectory else x

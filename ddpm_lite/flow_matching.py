@@ -19,14 +19,24 @@ from torch import Tensor, nn
 from ._checks import check_choice, check_positive_int
 from .oracle import GaussianMixture
 
-VelocityFn = Callable[[Tensor, Tensor], Tensor]     # v_theta(x_t, t), t float of shape (B,)
+VelocityFn = Callable[
+    [Tensor, Tensor], Tensor
+]  # v_theta(x_t, t), t float of shape (B,)
 
 
-def _t_like(t: Tensor | float, x: Tensor, *, low: float = 0.0, high: float = 1.0) -> Tensor:
+def _t_like(
+    t: Tensor | float, x: Tensor, *, low: float = 0.0, high: float = 1.0
+) -> Tensor:
     """t as a float tensor broadcastable against x: () or (B,) -> (B, 1, ..., 1); checks low <= t <= high."""
     t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
-    if t.ndim > 1 or (t.ndim == 1 and t.shape[0] != x.shape[0]) or not bool(((t >= low) & (t <= high)).all()):
-        raise ValueError(f"t must be a float or a ({x.shape[0]},) tensor with {low} <= t <= {high}, got {t}")
+    if (
+        t.ndim > 1
+        or (t.ndim == 1 and t.shape[0] != x.shape[0])
+        or not bool(((t >= low) & (t <= high)).all())
+    ):
+        raise ValueError(
+            f"t must be a float or a ({x.shape[0]},) tensor with {low} <= t <= {high}, got {t}"
+        )
     return t.reshape(-1, *([1] * (x.ndim - 1))) if t.ndim else t
 
 
@@ -41,7 +51,9 @@ def velocity_target(x_0: Tensor, eps: Tensor) -> Tensor:
     return eps - x_0
 
 
-def fm_loss(v_theta: VelocityFn, x_0: Tensor, *, generator: Optional[torch.Generator] = None) -> Tensor:
+def fm_loss(
+    v_theta: VelocityFn, x_0: Tensor, *, generator: Optional[torch.Generator] = None
+) -> Tensor:
     """The conditional flow matching loss of Lipman et al. 2023, on the straight path:
 
         t ~ U(0, 1),  eps ~ N(0, I):   mean || v_theta(x_t, t) - (eps - x_0) ||^2
@@ -70,7 +82,9 @@ def velocity_from_eps(x_t: Tensor, t: Tensor | float, eps: Tensor) -> Tensor:
     return (eps - x_t) / (1 - _t_like(t, x_t, high=1 - 1e-12))
 
 
-def v_from_eps_x0(alpha: Tensor | float, sigma: Tensor | float, eps: Tensor, x_0: Tensor) -> Tensor:
+def v_from_eps_x0(
+    alpha: Tensor | float, sigma: Tensor | float, eps: Tensor, x_0: Tensor
+) -> Tensor:
     """The v-parameterisation of a VP path x = alpha x_0 + sigma eps (alpha^2 + sigma^2 = 1):
 
         v = alpha eps - sigma x_0 = dx/dphi  for alpha = cos(phi), sigma = sin(phi)
@@ -80,12 +94,16 @@ def v_from_eps_x0(alpha: Tensor | float, sigma: Tensor | float, eps: Tensor, x_0
     return alpha * eps - sigma * x_0
 
 
-def x0_from_v(alpha: Tensor | float, sigma: Tensor | float, x_t: Tensor, v: Tensor) -> Tensor:
+def x0_from_v(
+    alpha: Tensor | float, sigma: Tensor | float, x_t: Tensor, v: Tensor
+) -> Tensor:
     """x_0 = alpha x_t - sigma v  (needs alpha^2 + sigma^2 = 1)."""
     return alpha * x_t - sigma * v
 
 
-def eps_from_v(alpha: Tensor | float, sigma: Tensor | float, x_t: Tensor, v: Tensor) -> Tensor:
+def eps_from_v(
+    alpha: Tensor | float, sigma: Tensor | float, x_t: Tensor, v: Tensor
+) -> Tensor:
     """eps = sigma x_t + alpha v  (needs alpha^2 + sigma^2 = 1)."""
     return sigma * x_t + alpha * v
 
@@ -101,10 +119,10 @@ def mixture_velocity(gm: GaussianMixture, x: Tensor, t: Tensor | float) -> Tenso
     x: (N, D); float64 result of shape (N, D). Lesson 13.
     """
     x = x.double()
-    t = _t_like(t, x)[..., None]                                                   # (N or 1, 1, 1)
-    diff = x[:, None] - (1 - t) * gm.means                                         # (N, K, D)
-    var = (1 - t) ** 2 * gm.stds**2 + t**2                                         # (., K, D)
-    log_r = gm.weights.log() - 0.5 * (diff**2 / var + var.log()).sum(-1)          # (N, K)
+    t = _t_like(t, x)[..., None]  # (N or 1, 1, 1)
+    diff = x[:, None] - (1 - t) * gm.means  # (N, K, D)
+    var = (1 - t) ** 2 * gm.stds**2 + t**2  # (., K, D)
+    log_r = gm.weights.log() - 0.5 * (diff**2 / var + var.log()).sum(-1)  # (N, K)
     r = log_r.softmax(1)[..., None]
     eps_k = t * diff / var
     x0_k = gm.means + (1 - t) * gm.stds**2 * diff / var
@@ -112,8 +130,15 @@ def mixture_velocity(gm: GaussianMixture, x: Tensor, t: Tensor | float) -> Tenso
 
 
 @torch.no_grad()
-def sample_flow(v_theta: VelocityFn, x_1: Tensor, *, steps: int = 50, method: str = "euler",
-                t_end: float = 0.0, return_trajectory: bool = False):
+def sample_flow(
+    v_theta: VelocityFn,
+    x_1: Tensor,
+    *,
+    steps: int = 50,
+    method: str = "euler",
+    t_end: float = 0.0,
+    return_trajectory: bool = False,
+):
     """Integrate dx/dt = v_theta(x, t) from t = 1 (noise x_1) down to t_end on a uniform grid.
 
     method="euler":  x <- x + h v(x, t_i),  h = t_{i+1} - t_i < 0  (steps evaluations)
@@ -130,7 +155,7 @@ def sample_flow(v_theta: VelocityFn, x_1: Tensor, *, steps: int = 50, method: st
     for i in range(steps):
         h = ts[i + 1] - ts[i]
         d = v_theta(x, torch.full((x.shape[0],), ts[i]).to(x))
-        x_next = x + h * d                                                           # Euler
+        x_next = x + h * d  # Euler
         if method == "heun":
             d2 = v_theta(x_next, torch.full((x.shape[0],), ts[i + 1]).to(x))
             x_next = x + 0.5 * h * (d + d2)
@@ -144,8 +169,17 @@ def as_step_model(net: nn.Module, T: int = 1000) -> VelocityFn:
     return lambda x, t: net(x, 1 + (T - 1) * t)
 
 
-def train_flow_matching(net: nn.Module, data: Tensor, *, steps: int, batch_size: int = 256, lr: float = 1e-3,
-                        T: int = 1000, seed: int = 0, device: torch.device | str = "cpu") -> list[float]:
+def train_flow_matching(
+    net: nn.Module,
+    data: Tensor,
+    *,
+    steps: int,
+    batch_size: int = 256,
+    lr: float = 1e-3,
+    T: int = 1000,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+) -> list[float]:
     """Fit v_theta = as_step_model(net, T) to `data` (N, ...) with `fm_loss` and Adam; returns the losses.
 
     Minimal on purpose (no EMA, no warm-up): the lesson's 2-D miniature. Batches and noise are

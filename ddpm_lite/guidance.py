@@ -24,8 +24,14 @@ def _steps(t: Tensor | int, x: Tensor) -> Tensor:
     return t.expand(x.shape[0]) if t.ndim == 0 else t
 
 
-def classifier_guidance(eps_theta: EpsTheta, log_prob_y: Callable[[Tensor, Tensor, Tensor], Tensor],
-                        s: Schedule, y: Tensor | int, *, scale: float) -> EpsTheta:
+def classifier_guidance(
+    eps_theta: EpsTheta,
+    log_prob_y: Callable[[Tensor, Tensor, Tensor], Tensor],
+    s: Schedule,
+    y: Tensor | int,
+    *,
+    scale: float,
+) -> EpsTheta:
     """Classifier guidance in the eps form (Dhariwal & Nichol 2021, Eq. 14 and Algorithm 2).
 
         eps_hat(x_t, t) = eps_theta(x_t, t) - scale * sqrt(1 - alpha_bar_t) * grad_x log p(y | x_t, t)
@@ -35,18 +41,27 @@ def classifier_guidance(eps_theta: EpsTheta, log_prob_y: Callable[[Tensor, Tenso
     (up to normalisation; their Sec. 4.3). log_prob_y(x_t, t, y) -> (B,) is a noise-aware
     classifier's log p(y | x_t); its gradient is taken with autograd.
     """
+
     def guided(x_t: Tensor, t: Tensor | int) -> Tensor:
         t = _steps(t, x_t)
         with torch.enable_grad():
             x = x_t.detach().requires_grad_(True)
-            (grad,) = torch.autograd.grad(log_prob_y(x, t, y).sum(), x)         # grad_x log p(y | x_t)
-        sigma = gather((1 - s.alpha_bar).sqrt(), t.cpu(), x_t)                  # sqrt(1 - alpha_bar_t)
-        return eps_theta(x_t, t) - scale * sigma * grad.to(x_t.dtype)           # Eq. 14, scaled
+            (grad,) = torch.autograd.grad(
+                log_prob_y(x, t, y).sum(), x
+            )  # grad_x log p(y | x_t)
+        sigma = gather((1 - s.alpha_bar).sqrt(), t.cpu(), x_t)  # sqrt(1 - alpha_bar_t)
+        return eps_theta(x_t, t) - scale * sigma * grad.to(x_t.dtype)  # Eq. 14, scaled
+
     return guided
 
 
-def classifier_free_guidance(eps_theta_cond: Callable[[Tensor, Tensor, Tensor], Tensor], y: Tensor | int, *,
-                             w: float, null_label: Tensor | int) -> EpsTheta:
+def classifier_free_guidance(
+    eps_theta_cond: Callable[[Tensor, Tensor, Tensor], Tensor],
+    y: Tensor | int,
+    *,
+    w: float,
+    null_label: Tensor | int,
+) -> EpsTheta:
     """Classifier-free guidance (Ho & Salimans 2022, Eq. 6).
 
         eps_tilde(x_t, t) = (1 + w) eps_theta(x_t, t, y) - w eps_theta(x_t, t, null)
@@ -57,12 +72,18 @@ def classifier_free_guidance(eps_theta_cond: Callable[[Tensor, Tensor, Tensor], 
     calls share one forward pass on a batch of 2B. eps_theta_cond(x_t, t, y): y of shape (B,)
     (or an int); null_label is the label the model was trained with for "no condition".
     """
+
     def guided(x_t: Tensor, t: Tensor | int) -> Tensor:
         B, t = x_t.shape[0], _steps(t, x_t)
         y_b = torch.as_tensor(y, device=x_t.device)
         y_b = y_b.expand(B) if y_b.ndim == 0 else y_b
-        null = torch.as_tensor(null_label, dtype=y_b.dtype, device=x_t.device).expand_as(y_b)
-        eps = eps_theta_cond(torch.cat([x_t, x_t]), torch.cat([t, t]), torch.cat([y_b, null]))
+        null = torch.as_tensor(
+            null_label, dtype=y_b.dtype, device=x_t.device
+        ).expand_as(y_b)
+        eps = eps_theta_cond(
+            torch.cat([x_t, x_t]), torch.cat([t, t]), torch.cat([y_b, null])
+        )
         eps_cond, eps_uncond = eps.chunk(2)
-        return (1 + w) * eps_cond - w * eps_uncond                              # Eq. 6
+        return (1 + w) * eps_cond - w * eps_uncond  # Eq. 6
+
     return guided

@@ -25,8 +25,14 @@ def _check_step(value: float, name: str) -> None:
 
 
 @torch.no_grad()
-def langevin(score_fn: Callable[[Tensor], Tensor], x: Tensor, *, step_size: float, n_steps: int,
-             generator: torch.Generator | None = None) -> Tensor:
+def langevin(
+    score_fn: Callable[[Tensor], Tensor],
+    x: Tensor,
+    *,
+    step_size: float,
+    n_steps: int,
+    generator: torch.Generator | None = None,
+) -> Tensor:
     """Unadjusted Langevin dynamics (Song & Ermon 2019, Eq. 4; Welling & Teh 2011).
 
         x_{k+1} = x_k + (eps / 2) grad_x log p(x_k) + sqrt(eps) z_k,   z_k ~ N(0, I)
@@ -39,7 +45,7 @@ def langevin(score_fn: Callable[[Tensor], Tensor], x: Tensor, *, step_size: floa
     check_positive_int(n_steps, "n_steps")
     for _ in range(n_steps):
         z = randn_like(x, generator)
-        x = x + 0.5 * step_size * score_fn(x) + math.sqrt(step_size) * z      # Eq. 4
+        x = x + 0.5 * step_size * score_fn(x) + math.sqrt(step_size) * z  # Eq. 4
     return x
 
 
@@ -55,14 +61,24 @@ def noise_ladder(sigma_1: float, sigma_L: float, L: int) -> Tensor:
     if isinstance(L, bool) or not isinstance(L, int) or L < 2:
         raise ValueError(f"L must be an integer >= 2, got {L!r}")
     if not sigma_1 > sigma_L:
-        raise ValueError(f"sigma_1 must be > sigma_L (the ladder goes down), got {sigma_1} <= {sigma_L}")
-    return torch.logspace(math.log10(sigma_1), math.log10(sigma_L), L, dtype=torch.float64)
+        raise ValueError(
+            f"sigma_1 must be > sigma_L (the ladder goes down), got {sigma_1} <= {sigma_L}"
+        )
+    return torch.logspace(
+        math.log10(sigma_1), math.log10(sigma_L), L, dtype=torch.float64
+    )
 
 
 @torch.no_grad()
-def annealed_langevin(score_fn: Callable[[Tensor, float], Tensor], x: Tensor,
-                      sigmas: Sequence[float] | Tensor, *, eps: float = 2e-5, steps_per_level: int = 100,
-                      generator: torch.Generator | None = None) -> Tensor:
+def annealed_langevin(
+    score_fn: Callable[[Tensor, float], Tensor],
+    x: Tensor,
+    sigmas: Sequence[float] | Tensor,
+    *,
+    eps: float = 2e-5,
+    steps_per_level: int = 100,
+    generator: torch.Generator | None = None,
+) -> Tensor:
     """Annealed Langevin dynamics (Song & Ermon 2019, Algorithm 1).
 
         for i = 1..L:  alpha_i = eps * sigma_i^2 / sigma_L^2
@@ -75,13 +91,21 @@ def annealed_langevin(score_fn: Callable[[Tensor, float], Tensor], x: Tensor,
     x: (B, ...), the start (Song & Ermon draw it uniformly). Returns x after the last level.
     """
     sigmas = torch.as_tensor(sigmas, dtype=torch.float64).flatten()
-    if sigmas.numel() == 0 or not bool((sigmas > 0).all()) or not bool((sigmas[1:] < sigmas[:-1]).all()):
-        raise ValueError(f"sigmas must be > 0 and strictly decreasing, got {sigmas.tolist()[:6]}...")
+    if (
+        sigmas.numel() == 0
+        or not bool((sigmas > 0).all())
+        or not bool((sigmas[1:] < sigmas[:-1]).all())
+    ):
+        raise ValueError(
+            f"sigmas must be > 0 and strictly decreasing, got {sigmas.tolist()[:6]}..."
+        )
     _check_step(eps, "eps")
     check_positive_int(steps_per_level, "steps_per_level")
     for sigma in sigmas.tolist():
-        alpha = eps * sigma**2 / float(sigmas[-1]) ** 2                           # Alg. 1, line 3
+        alpha = eps * sigma**2 / float(sigmas[-1]) ** 2  # Alg. 1, line 3
         for _ in range(steps_per_level):
             z = randn_like(x, generator)
-            x = x + 0.5 * alpha * score_fn(x, sigma) + math.sqrt(alpha) * z       # Alg. 1, line 6
+            x = (
+                x + 0.5 * alpha * score_fn(x, sigma) + math.sqrt(alpha) * z
+            )  # Alg. 1, line 6
     return x

@@ -20,31 +20,46 @@ DIVERGENCES = ("exact", "hutchinson")
 PROBES = ("rademacher", "gaussian")
 
 
-def _divergence_exact(fn: Callable[[Tensor], Tensor], x: Tensor) -> tuple[Tensor, Tensor]:
+def _divergence_exact(
+    fn: Callable[[Tensor], Tensor], x: Tensor
+) -> tuple[Tensor, Tensor]:
     """fn(x) and its divergence sum_d d fn_d / d x_d by autograd, one backward pass per d.
 
     x: (B, D); fn acts on each row separately, so the batch can be summed before each pass.
     """
     with torch.enable_grad():
         x = x.detach().requires_grad_(True)
-        out = fn(x)                                                             # (B, D)
-        div = sum(torch.autograd.grad(out[:, d].sum(), x, retain_graph=True)[0][:, d]
-                  for d in range(x.shape[1]))
+        out = fn(x)  # (B, D)
+        div = sum(
+            torch.autograd.grad(out[:, d].sum(), x, retain_graph=True)[0][:, d]
+            for d in range(x.shape[1])
+        )
     return out.detach(), div.detach()
 
 
-def _divergence_hutchinson(fn: Callable[[Tensor], Tensor], x: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+def _divergence_hutchinson(
+    fn: Callable[[Tensor], Tensor], x: Tensor, v: Tensor
+) -> tuple[Tensor, Tensor]:
     """fn(x) and the Hutchinson estimate v^T (d fn / dx) v of its divergence (one backward pass)."""
     with torch.enable_grad():
         x = x.detach().requires_grad_(True)
         out = fn(x)
-        (vjp,) = torch.autograd.grad((out * v).sum(), x)                        # v^T J, (B, D)
+        (vjp,) = torch.autograd.grad((out * v).sum(), x)  # v^T J, (B, D)
     return out.detach(), (vjp * v).sum(1).detach()
 
 
-def ode_log_likelihood(score_fn: ScoreFn, sde: SDE, x_0: Tensor, *, divergence: str = "exact",
-                       probe: str = "rademacher", t_eps: float = 1e-5, rtol: float = 1e-5,
-                       atol: float = 1e-5, generator: torch.Generator | None = None) -> Tensor:
+def ode_log_likelihood(
+    score_fn: ScoreFn,
+    sde: SDE,
+    x_0: Tensor,
+    *,
+    divergence: str = "exact",
+    probe: str = "rademacher",
+    t_eps: float = 1e-5,
+    rtol: float = 1e-5,
+    atol: float = 1e-5,
+    generator: torch.Generator | None = None,
+) -> Tensor:
     """log p_0(x_0) in nats per example, by the instantaneous change of variables.
 
     Along the probability-flow ODE dx/dt = f~(x, t) (`pf_ode_drift`, Eq. 13),
@@ -64,18 +79,21 @@ def ode_log_likelihood(score_fn: ScoreFn, sde: SDE, x_0: Tensor, *, divergence: 
         raise ValueError(f"t_eps must be in (0, 1), got {t_eps!r}")
     B, shape = x_0.shape[0], x_0.shape
     v = torch.randn(B, math.prod(shape[1:]), generator=generator, dtype=x_0.dtype)
-    v = (v.sign() if probe == "rademacher" else v).to(x_0.device)               # (B, D), fixed
+    v = (v.sign() if probe == "rademacher" else v).to(x_0.device)  # (B, D), fixed
 
-    def fun(t: float, y: Tensor) -> Tensor:                                    # y = [x (B*D), delta (B)]
-        x = y[: -B].reshape(B, -1)
-        fn = lambda x: pf_ode_drift(score_fn, sde, x.reshape(shape), t).reshape(B, -1)   # noqa: E731
-        dx, div = (_divergence_exact(fn, x) if divergence == "exact"
-                   else _divergence_hutchinson(fn, x, v))
+    def fun(t: float, y: Tensor) -> Tensor:  # y = [x (B*D), delta (B)]
+        x = y[:-B].reshape(B, -1)
+        fn = lambda x: pf_ode_drift(score_fn, sde, x.reshape(shape), t).reshape(B, -1)  # noqa: E731
+        dx, div = (
+            _divergence_exact(fn, x)
+            if divergence == "exact"
+            else _divergence_hutchinson(fn, x, v)
+        )
         return torch.cat([dx.reshape(-1), div.to(dx.dtype)])
 
     y0 = torch.cat([x_0.reshape(-1), x_0.new_zeros(B)])
     y1, _ = solve_ivp_torch(fun, y0, (t_eps, 1.0), rtol=rtol, atol=atol)
-    x_1, delta = y1[: -B].reshape(shape), y1[-B:]
+    x_1, delta = y1[:-B].reshape(shape), y1[-B:]
     return prior_log_prob(sde, x_1) + delta.double()
 
 
@@ -100,9 +118,16 @@ def bits_per_dim(log_p: Tensor, D: int, *, bins: int = 256) -> Tensor:
     return -log_p / (D * math.log(2)) + math.log2((bins - 1) / 2)
 
 
-def ode_bits_per_dim(score_fn: ScoreFn, sde: SDE, x_0: Tensor, *, bins: int = 256,
-                     dequantize: bool = True, generator: torch.Generator | None = None,
-                     **kwargs) -> Tensor:
+def ode_bits_per_dim(
+    score_fn: ScoreFn,
+    sde: SDE,
+    x_0: Tensor,
+    *,
+    bins: int = 256,
+    dequantize: bool = True,
+    generator: torch.Generator | None = None,
+    **kwargs,
+) -> Tensor:
     """Bits per dimension of discrete data x_0 on the grid -1 + 2 k / (bins - 1) (see `bits_per_dim`).
 
     With dequantize, x_0 + Delta (u - 1/2) is scored, an upper bound on -log2 P(k) / D in

@@ -31,8 +31,13 @@ def normal_kl(mean1: Tensor, logvar1: Tensor, mean2: Tensor, logvar2: Tensor) ->
     i.e. with variances v1, v2: 1/2 log(v2/v1) + (v1 + (mean1 - mean2)^2) / (2 v2) - 1/2.
     Arguments broadcast. Used for L_T and L_{t-1} in Ho et al. 2020, Eq. 5. Lesson 03.
     """
-    return 0.5 * (-1.0 + logvar2 - logvar1 + torch.exp(logvar1 - logvar2)
-                  + (mean1 - mean2) ** 2 * torch.exp(-logvar2))
+    return 0.5 * (
+        -1.0
+        + logvar2
+        - logvar1
+        + torch.exp(logvar1 - logvar2)
+        + (mean1 - mean2) ** 2 * torch.exp(-logvar2)
+    )
 
 
 def _log_normal_mass(lo: Tensor, hi: Tensor) -> Tensor:
@@ -40,18 +45,25 @@ def _log_normal_mass(lo: Tensor, hi: Tensor) -> Tensor:
     width = hi - lo
     # both edges below 0: factor out Phi(hi); log_ndtr is accurate in the far left tail
     hi_a = hi.clamp(max=0.0)
-    left = log_ndtr(hi_a) + torch.log(-torch.expm1(log_ndtr(hi_a - width) - log_ndtr(hi_a)))
+    left = log_ndtr(hi_a) + torch.log(
+        -torch.expm1(log_ndtr(hi_a - width) - log_ndtr(hi_a))
+    )
     # both edges above 0: the mirror image, Phi(hi) - Phi(lo) = Phi(-lo) - Phi(-hi)
     lo_b = lo.clamp(min=0.0)
-    right = log_ndtr(-lo_b) + torch.log(-torch.expm1(log_ndtr(-lo_b - width) - log_ndtr(-lo_b)))
+    right = log_ndtr(-lo_b) + torch.log(
+        -torch.expm1(log_ndtr(-lo_b - width) - log_ndtr(-lo_b))
+    )
     # straddling 0: erf(hi) > 0 > erf(lo), so the difference adds two positive numbers
     hi_c, lo_c = hi.clamp(min=0.0), lo.clamp(max=0.0)
-    middle = torch.log(0.5 * (torch.erf(hi_c / math.sqrt(2)) - torch.erf(lo_c / math.sqrt(2))))
+    middle = torch.log(
+        0.5 * (torch.erf(hi_c / math.sqrt(2)) - torch.erf(lo_c / math.sqrt(2)))
+    )
     return torch.where(hi <= 0, left, torch.where(lo >= 0, right, middle))
 
 
-def discretized_gaussian_log_likelihood(x: Tensor, mean: Tensor, log_scale: Tensor, *,
-                                        bins: int = 256) -> Tensor:
+def discretized_gaussian_log_likelihood(
+    x: Tensor, mean: Tensor, log_scale: Tensor, *, bins: int = 256
+) -> Tensor:
     """Elementwise log-probability (nats) of data on a grid of `bins` levels in [-1, 1].
 
         log p(x) = log( Phi((x + d - mean) / std) - Phi((x - d - mean) / std) ),
@@ -65,16 +77,24 @@ def discretized_gaussian_log_likelihood(x: Tensor, mean: Tensor, log_scale: Tens
     """
     if isinstance(bins, bool) or not isinstance(bins, int) or bins < 2:
         raise ValueError(f"bins must be an integer >= 2, got {bins!r}")
-    dtype = torch.promote_types(torch.promote_types(x.dtype, mean.dtype), log_scale.dtype)
+    dtype = torch.promote_types(
+        torch.promote_types(x.dtype, mean.dtype), log_scale.dtype
+    )
     work = torch.promote_types(dtype, torch.float32)
     x, mean, log_scale = x.to(work), mean.to(work), log_scale.to(work)
-    d = 1.0 / (bins - 1)                                    # half the gap between levels
+    d = 1.0 / (bins - 1)  # half the gap between levels
     inv_std = torch.exp(-log_scale)
     lo, hi = (x - d - mean) * inv_std, (x + d - mean) * inv_std
-    level = torch.round((x + 1) / (2 * d))                  # j in 0..bins-1
-    log_p = torch.where(level <= 0, log_ndtr(hi),           # (-inf, x + d]
-                        torch.where(level >= bins - 1, log_ndtr(-lo),   # [x - d, +inf)
-                                    _log_normal_mass(lo, hi)))
+    level = torch.round((x + 1) / (2 * d))  # j in 0..bins-1
+    log_p = torch.where(
+        level <= 0,
+        log_ndtr(hi),  # (-inf, x + d]
+        torch.where(
+            level >= bins - 1,
+            log_ndtr(-lo),  # [x - d, +inf)
+            _log_normal_mass(lo, hi),
+        ),
+    )
     return log_p.to(dtype)
 
 
@@ -99,15 +119,26 @@ def prior_bpd(s: Schedule, x_0: Tensor) -> Tensor:
     return _mean_bpd(normal_kl(mean, log_var, zero, zero))
 
 
-def _vlb_terms_at(eps_theta: EpsTheta, s: Schedule, x_0: Tensor, t: Tensor, eps: Tensor,
-                  variance: str, bins: int) -> Tensor:
+def _vlb_terms_at(
+    eps_theta: EpsTheta,
+    s: Schedule,
+    x_0: Tensor,
+    t: Tensor,
+    eps: Tensor,
+    variance: str,
+    bins: int,
+) -> Tensor:
     """The bound's term at each row's own t, bits/dim: L_0 if t = 1 else L_{t-1}. (N,)."""
     x_t = q_sample(s, x_0, t, eps)
     mean, _, log_var = p_mean_var(s, eps_theta(x_t, t), x_t, t, variance=variance)
     mu_tilde, _ = q_posterior(s, x_0, x_t, t)
-    log_beta_tilde = gather(s.beta_tilde.clamp(min=1e-300).log(), t, x_0)  # t = 1 unused
-    kl = normal_kl(mu_tilde, log_beta_tilde, mean, log_var)                    # Eqs. 5, 8
-    decoder_nll = -discretized_gaussian_log_likelihood(x_0, mean, 0.5 * log_var, bins=bins)  # Eq. 13
+    log_beta_tilde = gather(
+        s.beta_tilde.clamp(min=1e-300).log(), t, x_0
+    )  # t = 1 unused
+    kl = normal_kl(mu_tilde, log_beta_tilde, mean, log_var)  # Eqs. 5, 8
+    decoder_nll = -discretized_gaussian_log_likelihood(
+        x_0, mean, 0.5 * log_var, bins=bins
+    )  # Eq. 13
     is_first = (t == 1).reshape(-1, *([1] * (x_0.ndim - 1)))
     return _mean_bpd(torch.where(is_first, decoder_nll, kl))
 
@@ -119,14 +150,23 @@ def _check_on_grid(x_0: Tensor, bins: int) -> None:
     j = (x_0.detach().double() + 1) * (bins - 1) / 2
     off = (j - j.round()).abs().max().item() if x_0.numel() else 0.0
     if not (off < 1e-3 and j.min() > -1e-3 and j.max() < bins - 1 + 1e-3):
-        raise ValueError(f"x_0 must lie on the grid of bins = {bins} levels in [-1, 1] "
-                         f"(-1 + 2 j / {bins - 1}); data with another number of levels need bins set to it")
+        raise ValueError(
+            f"x_0 must lie on the grid of bins = {bins} levels in [-1, 1] "
+            f"(-1 + 2 j / {bins - 1}); data with another number of levels need bins set to it"
+        )
 
 
 @torch.no_grad()
-def vlb_terms_bpd(eps_theta: EpsTheta, s: Schedule, x_0: Tensor, *, variance: str = "beta",
-                  bins: int = 256, generator: torch.Generator | None = None, batch_size: int = 4096
-                  ) -> dict[str, Tensor]:
+def vlb_terms_bpd(
+    eps_theta: EpsTheta,
+    s: Schedule,
+    x_0: Tensor,
+    *,
+    variance: str = "beta",
+    bins: int = 256,
+    generator: torch.Generator | None = None,
+    batch_size: int = 4096,
+) -> dict[str, Tensor]:
     """All terms of the variational bound (Ho et al. 2020, Eq. 5) in bits/dim, per example.
 
         L = L_T + sum_{t=2..T} L_{t-1} + L_0
@@ -145,21 +185,30 @@ def vlb_terms_bpd(eps_theta: EpsTheta, s: Schedule, x_0: Tensor, *, variance: st
     _check_on_grid(x_0, bins)
     check_positive_int(batch_size, "batch_size")
     B, T = x_0.shape[0], s.T
-    per_call = max(1, batch_size // B)                      # timesteps per eps_theta call
+    per_call = max(1, batch_size // B)  # timesteps per eps_theta call
     terms = []
     for start in range(1, T + 1, per_call):
         t = torch.arange(start, min(start + per_call, T + 1), device=x_0.device)
-        t_rows = t.repeat_interleave(B)                     # (n_t * B,)
+        t_rows = t.repeat_interleave(B)  # (n_t * B,)
         x_rows = x_0.repeat(len(t), *([1] * (x_0.ndim - 1)))
         eps = randn_like(x_rows, generator)
-        terms.append(_vlb_terms_at(eps_theta, s, x_rows, t_rows, eps, variance, bins).reshape(len(t), B))
-    terms = torch.cat(terms).T                              # (B, T)
+        terms.append(
+            _vlb_terms_at(eps_theta, s, x_rows, t_rows, eps, variance, bins).reshape(
+                len(t), B
+            )
+        )
+    terms = torch.cat(terms).T  # (B, T)
     prior = prior_bpd(s, x_0)
     return {"prior": prior, "terms": terms, "total": prior + terms.sum(1)}
 
 
-def loss_simple(eps_theta: EpsTheta, s: Schedule, x_0: Tensor, *,
-                generator: torch.Generator | None = None) -> Tensor:
+def loss_simple(
+    eps_theta: EpsTheta,
+    s: Schedule,
+    x_0: Tensor,
+    *,
+    generator: torch.Generator | None = None,
+) -> Tensor:
     """L_simple: mean squared error of the noise prediction (Ho et al. 2020, Eq. 14, Alg. 1).
 
         L_simple = E_{t, x_0, eps} || eps - eps_theta( sqrt(ab_t) x_0 + sqrt(1 - ab_t) eps, t ) ||^2
@@ -185,8 +234,12 @@ def coding_rate_bpd(bound: dict[str, Tensor]) -> Tensor:
     """
     prior, terms = bound["prior"], bound["terms"]
     if terms.ndim != 2 or prior.shape != terms.shape[:1]:
-        raise ValueError(f"bound must hold 'prior' (B,) and 'terms' (B, T), got {tuple(prior.shape)} "
-                         f"and {tuple(terms.shape)}")
-    sent_after = terms.flip(1).cumsum(1).flip(1)            # column t-1: sum_{s=t..T} term at s
+        raise ValueError(
+            f"bound must hold 'prior' (B,) and 'terms' (B, T), got {tuple(prior.shape)} "
+            f"and {tuple(terms.shape)}"
+        )
+    sent_after = terms.flip(1).cumsum(1).flip(1)  # column t-1: sum_{s=t..T} term at s
     zero = torch.zeros_like(prior)[:, None]
-    return prior[:, None] + torch.cat([sent_after, zero], 1)  # column t: sum over s >= t + 1
+    return prior[:, None] + torch.cat(
+        [sent_after, zero], 1
+    )  # column t: sum over s >= t + 1

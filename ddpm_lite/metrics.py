@@ -44,9 +44,14 @@ class DigitsClassifier(nn.Module):
     def __init__(self, width: int = 32, feature_dim: int = 64):
         super().__init__()
         self.conv = nn.Sequential(
-            nn.Conv2d(1, width, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(width, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),              # (B, w, 4, 4)
-            nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),          # (B, 2w, 2, 2)
+            nn.Conv2d(1, width, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(width, width, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # (B, w, 4, 4)
+            nn.Conv2d(width, 2 * width, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # (B, 2w, 2, 2)
         )
         self.feature = nn.Sequential(nn.Flatten(), nn.Linear(8 * width, feature_dim))
         self.head = nn.Sequential(nn.ReLU(), nn.Linear(feature_dim, 10))
@@ -70,7 +75,9 @@ def load_digits_classifier() -> DigitsClassifier:
     try:
         from safetensors.torch import load_file
     except ImportError as e:
-        raise ImportError("the digits classifier needs safetensors: pip install safetensors") from e
+        raise ImportError(
+            "the digits classifier needs safetensors: pip install safetensors"
+        ) from e
     info = json.loads(CLASSIFIER_INFO.read_text())
     model = DigitsClassifier(**info["config"])
     model.load_state_dict(load_file(str(CLASSIFIER_WEIGHTS)))
@@ -85,18 +92,24 @@ def _shipped() -> DigitsClassifier:
 def _check_digit_images(x: Tensor, name: str) -> None:
     if not isinstance(x, Tensor) or x.ndim != 4 or tuple(x.shape[1:]) != (1, 8, 8):
         got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-        raise ValueError(f"{name} must be digits of shape (N, 1, 8, 8) in [-1, 1], got {got}")
+        raise ValueError(
+            f"{name} must be digits of shape (N, 1, 8, 8) in [-1, 1], got {got}"
+        )
 
 
 @torch.no_grad()
-def digits_features(x: Tensor, *, classifier: Optional[DigitsClassifier] = None) -> Tensor:
+def digits_features(
+    x: Tensor, *, classifier: Optional[DigitsClassifier] = None
+) -> Tensor:
     """Penultimate features of the digits classifier, float64 of shape (N, 64); x (N, 1, 8, 8)."""
     _check_digit_images(x, "x")
     model = classifier if classifier is not None else _shipped()
     return model.features(x.float().cpu()).double()
 
 
-def frechet_distance_gaussians(mu_a: Tensor, cov_a: Tensor, mu_b: Tensor, cov_b: Tensor) -> float:
+def frechet_distance_gaussians(
+    mu_a: Tensor, cov_a: Tensor, mu_b: Tensor, cov_b: Tensor
+) -> float:
     """Fréchet (2-Wasserstein) distance squared between N(mu_a, S_a) and N(mu_b, S_b):
 
         d^2 = ||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^{1/2})      (Heusel et al. 2017, the FID)
@@ -104,17 +117,30 @@ def frechet_distance_gaussians(mu_a: Tensor, cov_a: Tensor, mu_b: Tensor, cov_b:
     Tr((S_a S_b)^{1/2}) = Tr((S_a^{1/2} S_b S_a^{1/2})^{1/2}), the trace of the root of a
     symmetric PSD matrix, i.e. the sum of the square roots of its eigenvalues (float64).
     """
-    mu_a, cov_a, mu_b, cov_b = (torch.as_tensor(v, dtype=torch.float64) for v in (mu_a, cov_a, mu_b, cov_b))
+    mu_a, cov_a, mu_b, cov_b = (
+        torch.as_tensor(v, dtype=torch.float64) for v in (mu_a, cov_a, mu_b, cov_b)
+    )
     d = mu_a.shape[-1]
-    for name, v, shape in (("mu_a", mu_a, (d,)), ("mu_b", mu_b, (d,)),
-                           ("cov_a", cov_a, (d, d)), ("cov_b", cov_b, (d, d))):
+    for name, v, shape in (
+        ("mu_a", mu_a, (d,)),
+        ("mu_b", mu_b, (d,)),
+        ("cov_a", cov_a, (d, d)),
+        ("cov_b", cov_b, (d, d)),
+    ):
         if tuple(v.shape) != shape:
             raise ValueError(f"{name} must have shape {shape}, got {tuple(v.shape)}")
     w, V = torch.linalg.eigh((cov_a + cov_a.T) / 2)
-    root_a = V @ torch.diag(w.clamp(min=0).sqrt()) @ V.T                          # S_a^{1/2}
+    root_a = V @ torch.diag(w.clamp(min=0).sqrt()) @ V.T  # S_a^{1/2}
     m = root_a @ cov_b @ root_a
-    tr_root = torch.linalg.eigvalsh((m + m.T) / 2).clamp(min=0).sqrt().sum()      # Tr((S_a S_b)^{1/2})
-    d2 = ((mu_a - mu_b) ** 2).sum() + torch.trace(cov_a) + torch.trace(cov_b) - 2 * tr_root
+    tr_root = (
+        torch.linalg.eigvalsh((m + m.T) / 2).clamp(min=0).sqrt().sum()
+    )  # Tr((S_a S_b)^{1/2})
+    d2 = (
+        ((mu_a - mu_b) ** 2).sum()
+        + torch.trace(cov_a)
+        + torch.trace(cov_b)
+        - 2 * tr_root
+    )
     return max(float(d2), 0.0)
 
 
@@ -123,16 +149,22 @@ def frechet_distance(feats_a: Tensor, feats_b: Tensor) -> float:
     sets of shapes (N_a, D) and (N_b, D). Biased upwards for finite N: compare at equal N."""
     for name, f in (("feats_a", feats_a), ("feats_b", feats_b)):
         if f.ndim != 2 or f.shape[0] < 2:
-            raise ValueError(f"{name} must have shape (N, D) with N >= 2, got {tuple(f.shape)}")
+            raise ValueError(
+                f"{name} must have shape (N, D) with N >= 2, got {tuple(f.shape)}"
+            )
     if feats_a.shape[1] != feats_b.shape[1]:
-        raise ValueError(f"feats_a and feats_b must have the same D, got {feats_a.shape[1]} "
-                         f"and {feats_b.shape[1]}")
+        raise ValueError(
+            f"feats_a and feats_b must have the same D, got {feats_a.shape[1]} "
+            f"and {feats_b.shape[1]}"
+        )
     a, b = feats_a.double(), feats_b.double()
-    return frechet_distance_gaussians(a.mean(0), torch.cov(a.T), b.mean(0), torch.cov(b.T))
+    return frechet_distance_gaussians(
+        a.mean(0), torch.cov(a.T), b.mean(0), torch.cov(b.T)
+    )
 
 
 def digits_fd(samples: Tensor, reference: Optional[Tensor] = None) -> float:
-    """"FID for digits": the Fréchet distance in `digits_features` between `samples`
+    """ "FID for digits": the Fréchet distance in `digits_features` between `samples`
     (N, 1, 8, 8) in [-1, 1] and `reference` (default: all 1797 real digits).
 
     Depends on N (biased): report it at a stated N beside `real_vs_real_floor(N)`. For the
@@ -162,13 +194,19 @@ def real_vs_real_floor(n: int, *, generator: Optional[torch.Generator] = None) -
     check_positive_int(n, "n")
     x = digits()[0]
     if not 2 <= n <= len(x) // 2:
-        raise ValueError(f"n must be in 2..{len(x) // 2} (two disjoint halves of 1797 digits), got {n}")
+        raise ValueError(
+            f"n must be in 2..{len(x) // 2} (two disjoint halves of 1797 digits), got {n}"
+        )
     perm = torch.randperm(len(x), generator=generator)
-    return frechet_distance(digits_features(x[perm[:n]]), digits_features(x[perm[n:2 * n]]))
+    return frechet_distance(
+        digits_features(x[perm[:n]]), digits_features(x[perm[n : 2 * n]])
+    )
 
 
 @torch.no_grad()
-def digits_quality(eps_theta, *, n: int = 300, steps: int = 50, seed: int = 0) -> dict[str, float]:
+def digits_quality(
+    eps_theta, *, n: int = 300, steps: int = 50, seed: int = 0
+) -> dict[str, float]:
     """The course's quality bar for a digits model: FD of n samples vs n real digits, and its floor.
 
     Samples come from Algorithm 2 on the linear schedule respaced to `steps` evenly spaced steps
@@ -188,10 +226,23 @@ def digits_quality(eps_theta, *, n: int = 300, steps: int = 50, seed: int = 0) -
     s_k, t_map = respace(s, range(s.T // steps, s.T + 1, s.T // steps))
     g = torch.Generator().manual_seed(seed)
     x_T = torch.randn(n, 1, 8, 8, generator=g)
-    x = sample_ddpm(lambda x_t, t: eps_theta(x_t, t_map[t]), s_k, x_T, generator=g, progress=False).clamp(-1, 1)
+    x = sample_ddpm(
+        lambda x_t, t: eps_theta(x_t, t_map[t]), s_k, x_T, generator=g, progress=False
+    ).clamp(-1, 1)
     images = digits()[0]
     reference = images[torch.randperm(len(images), generator=g)[:n]]
-    floor = sum(real_vs_real_floor(n, generator=torch.Generator().manual_seed(i)) for i in range(3)) / 3
+    floor = (
+        sum(
+            real_vs_real_floor(n, generator=torch.Generator().manual_seed(i))
+            for i in range(3)
+        )
+        / 3
+    )
     noise = digits_fd(torch.randn(n, 1, 8, 8, generator=g).clamp(-1, 1), reference)
-    return {"fd": digits_fd(x, reference), "floor": floor, "bar": 2.5 * floor, "noise": noise,
-            "min_class": float(class_histogram(x).min())}
+    return {
+        "fd": digits_fd(x, reference),
+        "floor": floor,
+        "bar": 2.5 * floor,
+        "noise": noise,
+        "min_class": float(class_histogram(x).min()),
+    }

@@ -23,16 +23,26 @@ class MLPDenoiser(nn.Module):
     Same step convention and embedding function as `UNet` (it embeds t - 1).
     """
 
-    def __init__(self, dim: int = 2, hidden: int = 128, depth: int = 3, time_dim: int = 64,
-                 num_classes: Optional[int] = None):
+    def __init__(
+        self,
+        dim: int = 2,
+        hidden: int = 128,
+        depth: int = 3,
+        time_dim: int = 64,
+        num_classes: Optional[int] = None,
+    ):
         super().__init__()
         if num_classes is not None and num_classes < 1:
             raise ValueError(f"num_classes must be None or >= 1, got {num_classes}")
         if time_dim % 2 or time_dim < 4:
             raise ValueError(f"time_dim must be an even number >= 4, got {time_dim}")
         self.dim, self.time_dim, self.num_classes = dim, time_dim, num_classes
-        self.time_embed = nn.Sequential(nn.Linear(time_dim, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
-        self.label_embed = nn.Embedding(num_classes + 1, hidden) if num_classes is not None else None
+        self.time_embed = nn.Sequential(
+            nn.Linear(time_dim, hidden), nn.SiLU(), nn.Linear(hidden, hidden)
+        )
+        self.label_embed = (
+            nn.Embedding(num_classes + 1, hidden) if num_classes is not None else None
+        )
         self.inp = nn.Linear(dim, hidden)
         self.layers = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(depth))
         self.out = nn.Linear(hidden, dim)
@@ -40,17 +50,19 @@ class MLPDenoiser(nn.Module):
     def forward(self, x_t: Tensor, t: Tensor, y: Optional[Tensor] = None) -> Tensor:
         if not _is_compiling():
             self._check_inputs(x_t, t, y)
-        emb = self.time_embed(timestep_embedding(t - 1, self.time_dim))           # (B, hidden)
+        emb = self.time_embed(timestep_embedding(t - 1, self.time_dim))  # (B, hidden)
         if self.label_embed is not None:
             if y is None:
-                y = torch.full_like(t, self.num_classes, dtype=torch.long)        # "no label"
+                y = torch.full_like(t, self.num_classes, dtype=torch.long)  # "no label"
             emb = emb + self.label_embed(y)
-        h = self.inp(x_t)                                                         # (B, hidden)
+        h = self.inp(x_t)  # (B, hidden)
         for layer in self.layers:
             h = h + layer(F.silu(h + emb))
-        return self.out(F.silu(h))                                                # (B, dim)
+        return self.out(F.silu(h))  # (B, dim)
 
     def _check_inputs(self, x_t: Tensor, t: Tensor, y: Optional[Tensor]) -> None:
         if x_t.ndim != 2 or x_t.shape[1] != self.dim:
-            raise ValueError(f"x_t must have shape (B, {self.dim}), got {tuple(x_t.shape)}")
+            raise ValueError(
+                f"x_t must have shape (B, {self.dim}), got {tuple(x_t.shape)}"
+            )
         _check_t_and_y(t, y, x_t.shape[0], self.num_classes)

@@ -52,22 +52,30 @@ class NoisyDigitsClassifier(nn.Module):
             raise ValueError(f"time_dim must be an even integer >= 4, got {time_dim}")
         self.width, self.time_dim, self.T = width, time_dim, T
         self.time_mlp = nn.Sequential(nn.Linear(time_dim, 4 * width), nn.SiLU())
-        self.shift = nn.Linear(4 * width, 4 * width)                              # shifts of the 3 convs
+        self.shift = nn.Linear(4 * width, 4 * width)  # shifts of the 3 convs
         self.conv1 = nn.Conv2d(1, width, 3, padding=1)
         self.conv2 = nn.Conv2d(width, width, 3, padding=1)
         self.conv3 = nn.Conv2d(width, 2 * width, 3, padding=1)
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(8 * width, 64), nn.SiLU(), nn.Linear(64, 10))
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.Linear(8 * width, 64), nn.SiLU(), nn.Linear(64, 10)
+        )
 
     def forward(self, x_t: Tensor, t: Tensor) -> Tensor:
         self._check(x_t, t)
         w = self.width
-        emb = timestep_embedding(t - 1, self.time_dim).to(x_t.dtype)              # (B, time_dim), t - 1 as UNet
-        emb = self.shift(self.time_mlp(emb))                                      # (B, 4w)
-        b1, b2, b3 = emb[:, :w, None, None], emb[:, w:2 * w, None, None], emb[:, 2 * w:, None, None]
-        h = F.silu(self.conv1(x_t) + b1)                                          # (B, w, 8, 8)
-        h = F.avg_pool2d(F.silu(self.conv2(h) + b2), 2)                           # (B, w, 4, 4)
-        h = F.avg_pool2d(F.silu(self.conv3(h) + b3), 2)                           # (B, 2w, 2, 2)
-        return self.head(h)                                                       # (B, 10)
+        emb = timestep_embedding(t - 1, self.time_dim).to(
+            x_t.dtype
+        )  # (B, time_dim), t - 1 as UNet
+        emb = self.shift(self.time_mlp(emb))  # (B, 4w)
+        b1, b2, b3 = (
+            emb[:, :w, None, None],
+            emb[:, w : 2 * w, None, None],
+            emb[:, 2 * w :, None, None],
+        )
+        h = F.silu(self.conv1(x_t) + b1)  # (B, w, 8, 8)
+        h = F.avg_pool2d(F.silu(self.conv2(h) + b2), 2)  # (B, w, 4, 4)
+        h = F.avg_pool2d(F.silu(self.conv3(h) + b3), 2)  # (B, 2w, 2, 2)
+        return self.head(h)  # (B, 10)
 
     def log_prob_y(self, x_t: Tensor, t: Tensor, y: Tensor | int) -> Tensor:
         """log p(y | x_t, t) of shape (B,): the adapter `classifier_guidance` takes.
@@ -77,20 +85,34 @@ class NoisyDigitsClassifier(nn.Module):
         y = torch.as_tensor(y, dtype=torch.int64, device=x_t.device)
         y = y.expand(x_t.shape[0]) if y.ndim == 0 else y
         if y.shape != (x_t.shape[0],) or bool(((y < 0) | (y > 9)).any()):
-            raise ValueError(f"y must be an int in 0..9 or a tensor of shape ({x_t.shape[0]},) with "
-                             f"values in 0..9, got {y.tolist() if y.numel() < 8 else tuple(y.shape)}")
+            raise ValueError(
+                f"y must be an int in 0..9 or a tensor of shape ({x_t.shape[0]},) with "
+                f"values in 0..9, got {y.tolist() if y.numel() < 8 else tuple(y.shape)}"
+            )
         return self(x_t, t).log_softmax(1).gather(1, y[:, None])[:, 0]
 
     def _check(self, x_t: Tensor, t: Tensor) -> None:
-        if not isinstance(x_t, Tensor) or x_t.ndim != 4 or tuple(x_t.shape[1:]) != (1, 8, 8):
+        if (
+            not isinstance(x_t, Tensor)
+            or x_t.ndim != 4
+            or tuple(x_t.shape[1:]) != (1, 8, 8)
+        ):
             got = tuple(x_t.shape) if isinstance(x_t, Tensor) else type(x_t).__name__
             raise ValueError(f"x_t must have shape (B, 1, 8, 8), got {got}")
         check_timesteps(t, self.T, batch=x_t.shape[0])
 
 
-def train_noisy_classifier(s: Schedule, *, steps: int = 4000, batch_size: int = 128, lr: float = 2e-3,
-                           seed: int = 0, width: int = 32, train_idx: Optional[Tensor] = None,
-                           device: torch.device | str = "cpu") -> NoisyDigitsClassifier:
+def train_noisy_classifier(
+    s: Schedule,
+    *,
+    steps: int = 4000,
+    batch_size: int = 128,
+    lr: float = 2e-3,
+    seed: int = 0,
+    width: int = 32,
+    train_idx: Optional[Tensor] = None,
+    device: torch.device | str = "cpu",
+) -> NoisyDigitsClassifier:
     """Fit p(y | x_t, t) by cross-entropy on noised digits; returns the model in eval mode.
 
     Each step draws a batch of digits (from `train_idx`, default the training part of
@@ -136,8 +158,15 @@ def load_noisy_classifier() -> NoisyDigitsClassifier:
 
 
 @torch.no_grad()
-def accuracy_vs_t(classify: Callable[[Tensor, Tensor], Tensor], s: Schedule, x_0: Tensor, y: Tensor,
-                  ts: Sequence[int], *, generator: Optional[torch.Generator] = None) -> list[float]:
+def accuracy_vs_t(
+    classify: Callable[[Tensor, Tensor], Tensor],
+    s: Schedule,
+    x_0: Tensor,
+    y: Tensor,
+    ts: Sequence[int],
+    *,
+    generator: Optional[torch.Generator] = None,
+) -> list[float]:
     """Accuracy of classify(x_t, t) -> logits on x_t ~ q(x_t | x_0), one number per t in ts.
 
     One noise draw per image and t (x_t = q_sample(s, x_0, t, eps), Ho et al. 2020, Eq. 4);
@@ -145,13 +174,17 @@ def accuracy_vs_t(classify: Callable[[Tensor, Tensor], Tensor], s: Schedule, x_0
     images pass `lambda x, t: clf(x)`. Lesson 12.
     """
     if x_0.ndim != 4 or y.shape != (x_0.shape[0],):
-        raise ValueError(f"x_0 must be (N, C, H, W) and y (N,), got {tuple(x_0.shape)} and {tuple(y.shape)}")
+        raise ValueError(
+            f"x_0 must be (N, C, H, W) and y (N,), got {tuple(x_0.shape)} and {tuple(y.shape)}"
+        )
     out = []
     for t in ts:
         if not (isinstance(t, int) and 0 <= t <= s.T):
             raise ValueError(f"ts must hold integers in 0..T={s.T}, got {t!r}")
         eps = torch.randn(x_0.shape, generator=generator).to(x_0.device)
-        tt = torch.full((x_0.shape[0],), max(t, 1), dtype=torch.int64, device=x_0.device)
+        tt = torch.full(
+            (x_0.shape[0],), max(t, 1), dtype=torch.int64, device=x_0.device
+        )
         x_t = x_0 if t == 0 else q_sample(s, x_0, tt, eps)
         out.append(float((classify(x_t, tt).argmax(1) == y).double().mean()))
     return out

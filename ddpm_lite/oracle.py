@@ -41,11 +41,15 @@ class GaussianMixture:
             raise ValueError(f"means must have shape (K, D), got {tuple(means.shape)}")
         K, D = means.shape
         if stds.shape not in ((K,), (K, D)):
-            raise ValueError(f"stds must have shape (K,)=({K},) or (K, D)=({K}, {D}) to match "
-                             f"means, got {tuple(stds.shape)}")
+            raise ValueError(
+                f"stds must have shape (K,)=({K},) or (K, D)=({K}, {D}) to match "
+                f"means, got {tuple(stds.shape)}"
+            )
         if weights.shape != (K,):
-            raise ValueError(f"weights must have shape (K,)=({K},) to match means, got "
-                             f"{tuple(weights.shape)}")
+            raise ValueError(
+                f"weights must have shape (K,)=({K},) to match means, got "
+                f"{tuple(weights.shape)}"
+            )
         if not bool((stds > 0).all()) or not bool(torch.isfinite(stds).all()):
             raise ValueError("stds must be finite and > 0")
         if not bool((weights > 0).all()) or not bool(torch.isfinite(weights).all()):
@@ -74,8 +78,11 @@ class GaussianMixture:
     def noised(self, s: Schedule, t: int) -> "GaussianMixture":
         """The marginal q_t as a mixture: means sqrt(ab) mu_k, stds sqrt(ab sigma_k^2 + 1 - ab)."""
         ab = s.alpha_bar[check_timesteps(torch.tensor([t]), s.T)].item()
-        return GaussianMixture(math.sqrt(ab) * self.means,
-                               (ab * self.stds**2 + 1 - ab).sqrt(), self.weights)
+        return GaussianMixture(
+            math.sqrt(ab) * self.means,
+            (ab * self.stds**2 + 1 - ab).sqrt(),
+            self.weights,
+        )
 
     def log_prob_t(self, s: Schedule, x_t: Tensor, t: Tensor) -> Tensor:
         """log q_t(x_t), the density of x_t = sqrt(alpha_bar_t) x_0 + sqrt(1-alpha_bar_t) eps.
@@ -102,30 +109,34 @@ class GaussianMixture:
         Tweedie's formula; Ho et al. 2020, Sec. 3.2 note that eps_theta is a scaled score.
         x_t: (N, ...), t: int64 (N,) in 1..T. Returns x_t's shape and dtype. Lesson 04.
         """
-        ab = self._alpha_bar(s, t, x_t).reshape(-1, 1)              # (N, 1)
+        ab = self._alpha_bar(s, t, x_t).reshape(-1, 1)  # (N, 1)
         score = -self._eps_star64(s, x_t, t) / (1 - ab).sqrt()
         return score.reshape(x_t.shape).to(x_t.dtype)
 
     def eps_model(self, s: Schedule) -> Callable[[Tensor, Tensor | int], Tensor]:
         """eps_star as a model: a callable (x_t, t) -> eps, t an int64 (N,) tensor or an int."""
+
         def eps_theta(x_t: Tensor, t: Tensor | int) -> Tensor:
             t = torch.as_tensor(t, dtype=torch.int64, device=x_t.device)
             return self.eps_star(s, x_t, t.expand(x_t.shape[0]) if t.ndim == 0 else t)
+
         return eps_theta
 
     def _eps_star64(self, s: Schedule, x_t: Tensor, t: Tensor) -> Tensor:
-        x64, ab = self._flat(x_t), self._alpha_bar(s, t, x_t)      # (N, D), (N, 1, 1)
+        x64, ab = self._flat(x_t), self._alpha_bar(s, t, x_t)  # (N, D), (N, 1, 1)
         means, stds = self.means.to(x64.device), self.stds.to(x64.device)
-        r = self._log_joint(x64, ab).softmax(1).unsqueeze(-1)       # (N, K, 1)
-        var = ab * stds**2 + (1 - ab)                               # (N, K, D)
+        r = self._log_joint(x64, ab).softmax(1).unsqueeze(-1)  # (N, K, 1)
+        var = ab * stds**2 + (1 - ab)  # (N, K, D)
         eps_k = (1 - ab).sqrt() * (x64[:, None] - ab.sqrt() * means) / var
-        return (r * eps_k).sum(1)                                   # (N, D)
+        return (r * eps_k).sum(1)  # (N, D)
 
     def _flat(self, x: Tensor) -> Tensor:
         """x as float64 (N, D) on its own device (autograd still flows through it)."""
         x64 = x.double().reshape(x.shape[0], -1)
         if x64.shape[1] != self.dim:
-            raise ValueError(f"x must hold D={self.dim} values per point, got {tuple(x.shape)}")
+            raise ValueError(
+                f"x must hold D={self.dim} values per point, got {tuple(x.shape)}"
+            )
         return x64
 
     def _alpha_bar(self, s: Schedule, t: Tensor, x: Tensor) -> Tensor:
@@ -134,8 +145,10 @@ class GaussianMixture:
 
     def _log_joint(self, x: Tensor, ab: Tensor) -> Tensor:
         """log w_k + log N(x; sqrt(ab) mu_k, ab sigma_k^2 + 1 - ab), shape (N, K)."""
-        means, stds, weights = (v.to(x.device) for v in (self.means, self.stds, self.weights))
-        var = ab * stds**2 + (1 - ab)                               # (N, K, D)
+        means, stds, weights = (
+            v.to(x.device) for v in (self.means, self.stds, self.weights)
+        )
+        var = ab * stds**2 + (1 - ab)  # (N, K, D)
         sq = (x[:, None] - ab.sqrt() * means) ** 2 / var
         log_n = -0.5 * (sq + var.log() + math.log(2 * math.pi)).sum(-1)
         return weights.log() + log_n

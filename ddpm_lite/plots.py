@@ -32,11 +32,22 @@ def _style(ax, lim: float, title: str) -> None:
     ax.set_title(title, fontsize=10)
 
 
-def scatter_grid(frames: Sequence, titles: Sequence[str], *, lim: float = 3.0, size: float = 2.0, s: float = 1.0):
+def scatter_grid(
+    frames: Sequence,
+    titles: Sequence[str],
+    *,
+    lim: float = 3.0,
+    size: float = 2.0,
+    s: float = 1.0,
+):
     """One small scatter plot per frame, side by side; returns the figure."""
     if len(frames) != len(titles):
-        raise ValueError(f"titles must have one entry per frame ({len(frames)}), got {len(titles)}")
-    fig, axes = plt.subplots(1, len(frames), figsize=(size * len(frames), size * 1.1), squeeze=False)
+        raise ValueError(
+            f"titles must have one entry per frame ({len(frames)}), got {len(titles)}"
+        )
+    fig, axes = plt.subplots(
+        1, len(frames), figsize=(size * len(frames), size * 1.1), squeeze=False
+    )
     for ax, x, title in zip(axes[0], frames, titles):
         x = _points(x)
         ax.scatter(x[:, 0], x[:, 1], s=s, alpha=0.5, linewidths=0)
@@ -45,8 +56,13 @@ def scatter_grid(frames: Sequence, titles: Sequence[str], *, lim: float = 3.0, s
     return fig
 
 
-def image_grid(rows: Sequence, *, row_labels: Sequence[str] | None = None,
-               col_labels: Sequence[str] | None = None, scale: float = 0.7):
+def image_grid(
+    rows: Sequence,
+    *,
+    row_labels: Sequence[str] | None = None,
+    col_labels: Sequence[str] | None = None,
+    scale: float = 0.7,
+):
     """A grid of images in [-1, 1]: one row per tensor of shape (n, C, H, W); returns the figure.
 
     Values are shown on a fixed scale (-1 black, +1 white) and clipped to it, so noise looks
@@ -54,10 +70,17 @@ def image_grid(rows: Sequence, *, row_labels: Sequence[str] | None = None,
     """
     rows = [torch.as_tensor(r).detach().to("cpu", torch.float32) for r in rows]
     ncol = max(len(r) for r in rows)
-    fig, axes = plt.subplots(len(rows), ncol, figsize=(scale * ncol + 0.6, scale * len(rows) + 0.3), squeeze=False)
+    fig, axes = plt.subplots(
+        len(rows),
+        ncol,
+        figsize=(scale * ncol + 0.6, scale * len(rows) + 0.3),
+        squeeze=False,
+    )
     for i, row in enumerate(rows):
         if row.ndim != 4 or row.shape[1] not in (1, 3):
-            raise ValueError(f"rows[{i}] must have shape (n, 1 or 3, H, W), got {tuple(row.shape)}")
+            raise ValueError(
+                f"rows[{i}] must have shape (n, 1 or 3, H, W), got {tuple(row.shape)}"
+            )
         for j, ax in enumerate(axes[i]):
             ax.set_xticks([])
             ax.set_yticks([])
@@ -66,7 +89,9 @@ def image_grid(rows: Sequence, *, row_labels: Sequence[str] | None = None,
                 image = ((row[j].clamp(-1, 1) + 1) / 2).permute(1, 2, 0).squeeze(-1)
                 ax.imshow(image, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         if row_labels is not None:
-            axes[i][0].set_ylabel(row_labels[i], rotation=0, ha="right", va="center", fontsize=9)
+            axes[i][0].set_ylabel(
+                row_labels[i], rotation=0, ha="right", va="center", fontsize=9
+            )
     if col_labels is not None:
         for j, label in enumerate(col_labels):
             axes[0][j].set_title(label, fontsize=9)
@@ -74,12 +99,21 @@ def image_grid(rows: Sequence, *, row_labels: Sequence[str] | None = None,
     return fig
 
 
-def animate(frames: Sequence, titles: Sequence[str], *, lim: float = 3.0, size: float = 3.2, interval: int = 120):
+def animate(
+    frames: Sequence,
+    titles: Sequence[str],
+    *,
+    lim: float = 3.0,
+    size: float = 3.2,
+    interval: int = 120,
+):
     """A scatter animation as self-contained HTML (``to_jshtml``): it plays in the static book."""
     from IPython.display import HTML
 
     if len(frames) != len(titles) or len(frames) == 0:
-        raise ValueError(f"frames and titles must be non-empty and of equal length, got {len(frames)} and {len(titles)}")
+        raise ValueError(
+            f"frames and titles must be non-empty and of equal length, got {len(frames)} and {len(titles)}"
+        )
     fig, ax = plt.subplots(figsize=(size, size))
     first = _points(frames[0])
     dots = ax.scatter(first[:, 0], first[:, 1], s=1.0, alpha=0.5, linewidths=0)
@@ -91,7 +125,9 @@ def animate(frames: Sequence, titles: Sequence[str], *, lim: float = 3.0, size: 
         ax.set_title(titles[i], fontsize=10)
         return (dots,)
 
-    html = FuncAnimation(fig, draw, frames=len(frames), interval=interval, blit=False).to_jshtml(default_mode="once")
+    html = FuncAnimation(
+        fig, draw, frames=len(frames), interval=interval, blit=False
+    ).to_jshtml(default_mode="once")
     plt.close(fig)
     return HTML(offline_controls(html))
 
@@ -99,16 +135,23 @@ def animate(frames: Sequence, titles: Sequence[str], *, lim: float = 3.0, size: 
 # matplotlib's player draws its buttons with Font Awesome icons loaded from a CDN; offline
 # they would be blank, so the icons are swapped for plain characters.
 _ICONS = {  # characters that common system fonts have (no emoji-only symbols)
-    "fa fa-minus": "&minus;", "fa fa-plus": "+", "fa fa-fast-backward": "|&#x25C1;",
-    "fa fa-step-backward": "&#x25C1;", "fa fa-play fa-flip-horizontal": "&#x25C0;",
-    "fa fa-pause": "||", "fa fa-play": "&#x25B6;", "fa fa-step-forward": "&#x25B7;",
+    "fa fa-minus": "&minus;",
+    "fa fa-plus": "+",
+    "fa fa-fast-backward": "|&#x25C1;",
+    "fa fa-step-backward": "&#x25C1;",
+    "fa fa-play fa-flip-horizontal": "&#x25C0;",
+    "fa fa-pause": "||",
+    "fa fa-play": "&#x25B6;",
+    "fa fa-step-forward": "&#x25B7;",
     "fa fa-fast-forward": "&#x25B7;|",
 }
 
 
 def offline_controls(html: str) -> str:
     """The animation HTML without its CDN stylesheet, icons replaced by characters."""
-    html = re.sub(r'<link rel="stylesheet"\s+href="https://[^"]*font-awesome[^"]*">', "", html)
+    html = re.sub(
+        r'<link rel="stylesheet"\s+href="https://[^"]*font-awesome[^"]*">', "", html
+    )
     for icon, char in _ICONS.items():
         html = html.replace(f'<i class="{icon}"></i>', f"<span>{char}</span>")
     return html
@@ -125,7 +168,13 @@ class LiveOnly(widgets.VBox):
         return self._note
 
 
-def slider(draw: Callable[[int], None], *, values: Sequence[int], description: str = "t", value: int | None = None):
+def slider(
+    draw: Callable[[int], None],
+    *,
+    values: Sequence[int],
+    description: str = "t",
+    value: int | None = None,
+):
     """An integer slider that calls ``draw(value)`` into an output area: for the live notebook.
 
     ``draw`` makes a matplotlib figure; the widget redraws it whenever the slider moves.
@@ -133,7 +182,9 @@ def slider(draw: Callable[[int], None], *, values: Sequence[int], description: s
     """
     values = list(values)
     start = values[0] if value is None else value
-    control = widgets.SelectionSlider(options=values, value=start, description=description, continuous_update=False)
+    control = widgets.SelectionSlider(
+        options=values, value=start, description=description, continuous_update=False
+    )
     out = widgets.Output()
 
     def redraw(_=None):
@@ -148,4 +199,7 @@ def slider(draw: Callable[[int], None], *, values: Sequence[int], description: s
 
     control.observe(redraw, names="value")
     redraw()
-    return LiveOnly([control, out], note=f"[a slider over {description}: it moves in a live notebook]")
+    return LiveOnly(
+        [control, out],
+        note=f"[a slider over {description}: it moves in a live notebook]",
+    )

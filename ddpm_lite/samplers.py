@@ -27,48 +27,84 @@ EpsModel = Callable[[Tensor, Tensor], Tensor]
 SPACINGS = ("leading", "trailing", "linspace", "quadratic")
 
 
-def progress(iterable: Iterable, *, disable: bool = False, total: int | None = None) -> Iterable:
+def progress(
+    iterable: Iterable, *, disable: bool = False, total: int | None = None
+) -> Iterable:
     """Wrap `iterable` in a tqdm progress bar (the notebook flavour in Jupyter)."""
     if disable:
         return iterable
     from tqdm.auto import tqdm
+
     return tqdm(iterable, total=total, leave=False)
 
 
-_progress = progress  # the samplers' keyword `progress` shadows the function inside them
+_progress = (
+    progress  # the samplers' keyword `progress` shadows the function inside them
+)
 
 
 # ---------------------------------------------------------------------------- checks
 def _as_steps(t: Tensor | int, x: Tensor, low: int, high: int, name: str) -> Tensor:
     """t as an int64 tensor of shape (B,) on the CPU, each value in low..high."""
-    if isinstance(t, bool) or not isinstance(t, (int, Tensor)) or (
-            isinstance(t, Tensor) and (t.is_floating_point() or t.is_complex() or t.dtype == torch.bool)):
-        raise ValueError(f"{name} must be an int or an integer tensor with values in {low}..{high}, got {t!r}")
+    if (
+        isinstance(t, bool)
+        or not isinstance(t, (int, Tensor))
+        or (
+            isinstance(t, Tensor)
+            and (t.is_floating_point() or t.is_complex() or t.dtype == torch.bool)
+        )
+    ):
+        raise ValueError(
+            f"{name} must be an int or an integer tensor with values in {low}..{high}, got {t!r}"
+        )
     t = torch.as_tensor(t, dtype=torch.int64).cpu()
     t = t.expand(x.shape[0]) if t.ndim == 0 else t
     if t.shape != (x.shape[0],):
-        raise ValueError(f"{name} must be an int or have shape ({x.shape[0]},), got {tuple(t.shape)}")
+        raise ValueError(
+            f"{name} must be an int or have shape ({x.shape[0]},), got {tuple(t.shape)}"
+        )
     if int(t.min()) < low or int(t.max()) > high:
-        raise ValueError(f"{name} must be integers in {low}..{high}, got values in "
-                         f"{int(t.min())}..{int(t.max())}")
+        raise ValueError(
+            f"{name} must be integers in {low}..{high}, got values in "
+            f"{int(t.min())}..{int(t.max())}"
+        )
     return t
 
 
 def _check_x(x: Tensor, name: str) -> None:
     if not isinstance(x, Tensor) or not x.is_floating_point() or x.ndim < 1:
-        raise ValueError(f"{name} must be a floating-point tensor of shape (B, ...), got {x!r:.60}")
+        raise ValueError(
+            f"{name} must be a floating-point tensor of shape (B, ...), got {x!r:.60}"
+        )
     check_finite(x, name)
 
 
-def check_grid(timesteps: Iterable[int] | Tensor, T: int, name: str = "timesteps") -> Tensor:
+def check_grid(
+    timesteps: Iterable[int] | Tensor, T: int, name: str = "timesteps"
+) -> Tensor:
     """A user time grid as a strictly descending int64 tensor with values in 1..T."""
-    grid = torch.as_tensor(timesteps if isinstance(timesteps, Tensor) else list(timesteps))
-    if grid.ndim != 1 or grid.numel() == 0 or grid.is_floating_point() or grid.dtype == torch.bool:
-        raise ValueError(f"{name} must be a non-empty 1-D sequence of integers in 1..T={T}")
+    grid = torch.as_tensor(
+        timesteps if isinstance(timesteps, Tensor) else list(timesteps)
+    )
+    if (
+        grid.ndim != 1
+        or grid.numel() == 0
+        or grid.is_floating_point()
+        or grid.dtype == torch.bool
+    ):
+        raise ValueError(
+            f"{name} must be a non-empty 1-D sequence of integers in 1..T={T}"
+        )
     grid = grid.to(torch.int64).cpu()
-    if int(grid.min()) < 1 or int(grid.max()) > T or bool((grid[1:] >= grid[:-1]).any()):
-        raise ValueError(f"{name} must be strictly descending integers in 1..T={T}, got "
-                         f"{grid.tolist()[:8]}{'...' if grid.numel() > 8 else ''}")
+    if (
+        int(grid.min()) < 1
+        or int(grid.max()) > T
+        or bool((grid[1:] >= grid[:-1]).any())
+    ):
+        raise ValueError(
+            f"{name} must be strictly descending integers in 1..T={T}, got "
+            f"{grid.tolist()[:8]}{'...' if grid.numel() > 8 else ''}"
+        )
     return grid
 
 
@@ -87,8 +123,16 @@ def _distinct_ascending(t: list[int], T: int) -> list[int]:
 
 
 # ---------------------------------------------------------------------------- DDPM
-def ddpm_step(s: Schedule, eps: Tensor, x_t: Tensor, t: Tensor | int, *, noise: Tensor | None,
-              variance: str = "beta", clip_x0: bool = False) -> Tensor:
+def ddpm_step(
+    s: Schedule,
+    eps: Tensor,
+    x_t: Tensor,
+    t: Tensor | int,
+    *,
+    noise: Tensor | None,
+    variance: str = "beta",
+    clip_x0: bool = False,
+) -> Tensor:
     """One ancestral step x_t -> x_{t-1} (Ho et al. 2020, Algorithm 2, line 4).
 
         x_{t-1} = mu_theta(x_t, t) + sigma_t z,     z = noise, and z = 0 where t = 1
@@ -104,16 +148,27 @@ def ddpm_step(s: Schedule, eps: Tensor, x_t: Tensor, t: Tensor | int, *, noise: 
     mean, var, _ = p_mean_var(s, eps, x_t, t, variance=variance, clip_x0=clip_x0)
     last = (t == 1).reshape(-1, *([1] * (x_t.ndim - 1))).to(x_t.device)
     if bool(last.all()):
-        return mean                                                 # Alg. 2, line 3: z = 0 at t = 1
+        return mean  # Alg. 2, line 3: z = 0 at t = 1
     if noise is None or noise.shape != x_t.shape:
-        raise ValueError(f"noise must be a tensor of shape {tuple(x_t.shape)} when some t > 1")
-    return mean + torch.where(last, 0.0, var.sqrt() * noise)        # Alg. 2, line 4
+        raise ValueError(
+            f"noise must be a tensor of shape {tuple(x_t.shape)} when some t > 1"
+        )
+    return mean + torch.where(last, 0.0, var.sqrt() * noise)  # Alg. 2, line 4
 
 
 @torch.no_grad()
-def sample_ddpm(eps_theta: EpsModel, s: Schedule, x_T: Tensor, *, variance: str = "beta",
-                clip_x0: bool = False, generator: torch.Generator | None = None,
-                progress: bool = True, return_trajectory: bool = False, t_start: int | None = None):
+def sample_ddpm(
+    eps_theta: EpsModel,
+    s: Schedule,
+    x_T: Tensor,
+    *,
+    variance: str = "beta",
+    clip_x0: bool = False,
+    generator: torch.Generator | None = None,
+    progress: bool = True,
+    return_trajectory: bool = False,
+    t_start: int | None = None,
+):
     """Ancestral sampling from x_T through all T steps (Ho et al. 2020, Algorithm 2).
 
     x_T: (B, ...) starting noise (Alg. 2, line 1 is the caller's torch.randn). Returns x_0,
@@ -125,19 +180,28 @@ def sample_ddpm(eps_theta: EpsModel, s: Schedule, x_T: Tensor, *, variance: str 
     check_choice(variance, VARIANCES, "variance")
     _check_x(x_T, "x_T")
     t_start = s.T if t_start is None else t_start
-    if isinstance(t_start, bool) or not isinstance(t_start, int) or not 1 <= t_start <= s.T:
+    if (
+        isinstance(t_start, bool)
+        or not isinstance(t_start, int)
+        or not 1 <= t_start <= s.T
+    ):
         raise ValueError(f"t_start must be an integer in 1..T={s.T}, got {t_start!r}")
     x, traj = x_T, {"t": [], "x_t": [], "x0_hat": []}
     for t in _progress(range(t_start, 0, -1), disable=not progress):  # Alg. 2, line 2
         tt = torch.full((x.shape[0],), t, dtype=torch.int64, device=x.device)
         eps = eps_theta(x, tt)
-        z = randn_like(x, generator) if t > 1 else None            # Alg. 2, line 3
+        z = randn_like(x, generator) if t > 1 else None  # Alg. 2, line 3
         if return_trajectory:
             x0_hat = x0_from_eps(s, x, tt, eps)
-            traj["t"].append(t), traj["x_t"].append(x), traj["x0_hat"].append(
-                x0_hat.clamp(-1, 1) if clip_x0 else x0_hat)
-        x = ddpm_step(s, eps, x, t, noise=z, variance=variance, clip_x0=clip_x0)  # Alg. 2, line 4
-    return (x, traj) if return_trajectory else x                    # Alg. 2, line 6
+            (
+                traj["t"].append(t),
+                traj["x_t"].append(x),
+                traj["x0_hat"].append(x0_hat.clamp(-1, 1) if clip_x0 else x0_hat),
+            )
+        x = ddpm_step(
+            s, eps, x, t, noise=z, variance=variance, clip_x0=clip_x0
+        )  # Alg. 2, line 4
+    return (x, traj) if return_trajectory else x  # Alg. 2, line 6
 
 
 # ---------------------------------------------------------------------------- DDIM
@@ -172,8 +236,12 @@ def ddim_timesteps(T: int, steps: int, *, spacing: str = "leading") -> Tensor:
     k = range(steps)
     if spacing == "leading":
         t = [1 + i * (T // steps) for i in k]
-    elif spacing == "trailing":                                       # [:steps]: see the docstring
-        t = np.round(np.arange(T, 0, -T / steps))[:steps][::-1].astype(np.int64).tolist()
+    elif spacing == "trailing":  # [:steps]: see the docstring
+        t = (
+            np.round(np.arange(T, 0, -T / steps))[:steps][::-1]
+            .astype(np.int64)
+            .tolist()
+        )
     elif spacing == "linspace":
         t = (1 + np.linspace(0, T - 1, steps).round()).astype(np.int64).tolist()
     else:
@@ -191,11 +259,22 @@ def ddim_sigma(s: Schedule, t: Tensor, t_prev: Tensor, eta: float) -> Tensor:
     sigma^2 = beta_tilde_t (DDPM's posterior variance); eta = 0 is deterministic. Lesson 08.
     """
     ab, ab_prev = s.alpha_bar[t], s.alpha_bar[t_prev]
-    return eta * ((1 - ab_prev) / (1 - ab)).sqrt() * (1 - ab / ab_prev).clamp(min=0).sqrt()
+    return (
+        eta * ((1 - ab_prev) / (1 - ab)).sqrt() * (1 - ab / ab_prev).clamp(min=0).sqrt()
+    )
 
 
-def ddim_step(s: Schedule, eps: Tensor, x_t: Tensor, t: Tensor | int, t_prev: Tensor | int, *,
-              eta: float = 0.0, noise: Tensor | None = None, clip_x0: bool = False) -> Tensor:
+def ddim_step(
+    s: Schedule,
+    eps: Tensor,
+    x_t: Tensor,
+    t: Tensor | int,
+    t_prev: Tensor | int,
+    *,
+    eta: float = 0.0,
+    noise: Tensor | None = None,
+    clip_x0: bool = False,
+) -> Tensor:
     """One generalized step x_t -> x_{t_prev} (Song et al. 2021, Eq. 12 with sigma of Eq. 16).
 
         x0_hat    = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t)
@@ -215,21 +294,29 @@ def ddim_step(s: Schedule, eps: Tensor, x_t: Tensor, t: Tensor | int, t_prev: Te
     t_prev = _as_steps(t_prev, x_t, 0, s.T - 1, "t_prev")
     if bool((t_prev >= t).any()):
         raise ValueError("t_prev must be smaller than t (in 0..t-1)")
-    sigma = ddim_sigma(s, t, t_prev, eta)                           # Eq. 16, float64 (B,)
+    sigma = ddim_sigma(s, t, t_prev, eta)  # Eq. 16, float64 (B,)
     dir_var = 1 - s.alpha_bar[t_prev] - sigma**2
     if bool((dir_var < -1e-12).any()):
-        raise ValueError(f"eta={eta} is too large: 1 - alpha_bar_prev - sigma^2 < 0 on this step")
-    x0_hat = x0_from_eps(s, x_t, t.to(x_t.device), eps)            # Eq. 12, "predicted x_0"
+        raise ValueError(
+            f"eta={eta} is too large: 1 - alpha_bar_prev - sigma^2 < 0 on this step"
+        )
+    x0_hat = x0_from_eps(s, x_t, t.to(x_t.device), eps)  # Eq. 12, "predicted x_0"
     if clip_x0:
         x0_hat = x0_hat.clamp(-1, 1)
-        eps = (x_t - gather(s.alpha_bar.sqrt(), t, x_t) * x0_hat) / gather((1 - s.alpha_bar).sqrt(), t, x_t)
+        eps = (x_t - gather(s.alpha_bar.sqrt(), t, x_t) * x0_hat) / gather(
+            (1 - s.alpha_bar).sqrt(), t, x_t
+        )
     shape = (-1, *([1] * (x_t.ndim - 1)))
-    x_prev = (gather(s.alpha_bar.sqrt(), t_prev, x_t) * x0_hat
-              + dir_var.clamp(min=0).sqrt().to(x_t).reshape(shape) * eps)  # Eq. 12, "direction to x_t"
+    x_prev = (
+        gather(s.alpha_bar.sqrt(), t_prev, x_t) * x0_hat
+        + dir_var.clamp(min=0).sqrt().to(x_t).reshape(shape) * eps
+    )  # Eq. 12, "direction to x_t"
     if eta > 0 and bool((sigma > 0).any()):
         if noise is None or noise.shape != x_t.shape:
-            raise ValueError(f"noise must be a tensor of shape {tuple(x_t.shape)} when eta > 0")
-        x_prev = x_prev + sigma.to(x_t).reshape(shape) * noise      # Eq. 12, "random noise"
+            raise ValueError(
+                f"noise must be a tensor of shape {tuple(x_t.shape)} when eta > 0"
+            )
+        x_prev = x_prev + sigma.to(x_t).reshape(shape) * noise  # Eq. 12, "random noise"
     return x_prev
 
 
@@ -240,10 +327,20 @@ def _grid(s: Schedule, steps: int, spacing: str, timesteps) -> Tensor:
 
 
 @torch.no_grad()
-def sample_ddim(eps_theta: EpsModel, s: Schedule, x_T: Tensor, *, steps: int = 50, eta: float = 0.0,
-                spacing: str = "leading", timesteps: Iterable[int] | Tensor | None = None,
-                clip_x0: bool = False, generator: torch.Generator | None = None,
-                progress: bool = True, return_trajectory: bool = False):
+def sample_ddim(
+    eps_theta: EpsModel,
+    s: Schedule,
+    x_T: Tensor,
+    *,
+    steps: int = 50,
+    eta: float = 0.0,
+    spacing: str = "leading",
+    timesteps: Iterable[int] | Tensor | None = None,
+    clip_x0: bool = False,
+    generator: torch.Generator | None = None,
+    progress: bool = True,
+    return_trajectory: bool = False,
+):
     """DDIM sampling over a descending grid tau_1 > ... > tau_S, then to t = 0 (Song et al. 2021, Eq. 12).
 
     Each step calls eps_theta once at tau_i and moves to tau_{i+1} (the last to t = 0, clean
@@ -256,24 +353,36 @@ def sample_ddim(eps_theta: EpsModel, s: Schedule, x_T: Tensor, *, steps: int = 5
     if not (isinstance(eta, (int, float)) and math.isfinite(eta) and eta >= 0):
         raise ValueError(f"eta must be a finite number >= 0, got {eta!r}")
     grid = _grid(s, steps, spacing, timesteps)
-    prev = torch.cat([grid[1:], grid.new_zeros(1)])                 # ends at t = 0
+    prev = torch.cat([grid[1:], grid.new_zeros(1)])  # ends at t = 0
     x, traj = x_T, {"t": [], "x_t": [], "x0_hat": []}
-    for t, t_prev in _progress(list(zip(grid.tolist(), prev.tolist())), disable=not progress):
+    for t, t_prev in _progress(
+        list(zip(grid.tolist(), prev.tolist())), disable=not progress
+    ):
         tt = torch.full((x.shape[0],), t, dtype=torch.int64, device=x.device)
         eps = eps_theta(x, tt)
         z = randn_like(x, generator) if eta > 0 and t_prev > 0 else None
         if return_trajectory:
             x0_hat = x0_from_eps(s, x, tt, eps)
-            traj["t"].append(t), traj["x_t"].append(x), traj["x0_hat"].append(
-                x0_hat.clamp(-1, 1) if clip_x0 else x0_hat)
+            (
+                traj["t"].append(t),
+                traj["x_t"].append(x),
+                traj["x0_hat"].append(x0_hat.clamp(-1, 1) if clip_x0 else x0_hat),
+            )
         x = ddim_step(s, eps, x, t, t_prev, eta=eta, noise=z, clip_x0=clip_x0)
     return (x, traj) if return_trajectory else x
 
 
 @torch.no_grad()
-def ddim_invert(eps_theta: EpsModel, s: Schedule, x_0: Tensor, *, steps: int = 50,
-                spacing: str = "leading", timesteps: Iterable[int] | Tensor | None = None,
-                progress: bool = True) -> Tensor:
+def ddim_invert(
+    eps_theta: EpsModel,
+    s: Schedule,
+    x_0: Tensor,
+    *,
+    steps: int = 50,
+    spacing: str = "leading",
+    timesteps: Iterable[int] | Tensor | None = None,
+    progress: bool = True,
+) -> Tensor:
     """DDIM inversion: run the eta = 0 update forward, x_0 -> x_T (Song et al. 2021, Sec. 4.3 / Eq. 13).
 
     On the ascending grid 0 = t_prev < tau_S < ... < tau_1 each step is
@@ -285,15 +394,19 @@ def ddim_invert(eps_theta: EpsModel, s: Schedule, x_0: Tensor, *, steps: int = 5
     returns x_0 up to an error that shrinks like 1/steps. Returns x_T of x_0's shape. Lesson 08.
     """
     _check_x(x_0, "x_0")
-    grid = _grid(s, steps, spacing, timesteps).flip(0)              # ascending
+    grid = _grid(s, steps, spacing, timesteps).flip(0)  # ascending
     prev = torch.cat([grid.new_zeros(1), grid[:-1]])
     x = x_0
-    for t_prev, t in _progress(list(zip(prev.tolist(), grid.tolist())), disable=not progress):
+    for t_prev, t in _progress(
+        list(zip(prev.tolist(), grid.tolist())), disable=not progress
+    ):
         tt = torch.full((x.shape[0],), t, dtype=torch.int64, device=x.device)
         eps = eps_theta(x, tt)
         ab_prev, ab = s.alpha_bar[t_prev].item(), s.alpha_bar[t].item()
         x0_hat = (x - math.sqrt(1 - ab_prev) * eps) / math.sqrt(ab_prev)
-        x = math.sqrt(ab) * x0_hat + math.sqrt(1 - ab) * eps        # Eq. 12 with sigma = 0, run upwards
+        x = (
+            math.sqrt(ab) * x0_hat + math.sqrt(1 - ab) * eps
+        )  # Eq. 12 with sigma = 0, run upwards
     return x
 
 
@@ -311,16 +424,23 @@ def slerp(z0: Tensor, z1: Tensor, alpha: float | Tensor) -> Tensor:
     Lesson 08.
     """
     if z0.shape != z1.shape:
-        raise ValueError(f"z0 and z1 must have the same shape, got {tuple(z0.shape)} and {tuple(z1.shape)}")
+        raise ValueError(
+            f"z0 and z1 must have the same shape, got {tuple(z0.shape)} and {tuple(z1.shape)}"
+        )
     a = torch.as_tensor(alpha, dtype=torch.float64)
     if a.ndim > 1:
-        raise ValueError(f"alpha must be a float or a 1-D tensor, got shape {tuple(a.shape)}")
+        raise ValueError(
+            f"alpha must be a float or a 1-D tensor, got shape {tuple(a.shape)}"
+        )
     u0, u1 = z0.double().flatten(), z1.double().flatten()
     cos = (u0 @ u1 / (u0.norm() * u1.norm())).clamp(-1, 1)
     theta = torch.arccos(cos)
-    aa = a.reshape(-1, *([1] * z0.ndim)) if a.ndim == 1 else a     # (N, 1, ..., 1) or ()
+    aa = a.reshape(-1, *([1] * z0.ndim)) if a.ndim == 1 else a  # (N, 1, ..., 1) or ()
     if float(theta.sin()) < 1e-6:
         out = (1 - aa) * z0.double() + aa * z1.double()
     else:
-        out = (torch.sin((1 - aa) * theta) * z0.double() + torch.sin(aa * theta) * z1.double()) / theta.sin()
+        out = (
+            torch.sin((1 - aa) * theta) * z0.double()
+            + torch.sin(aa * theta) * z1.double()
+        ) / theta.sin()
     return out.to(z0.dtype)

@@ -48,14 +48,18 @@ class Schedule:
         """Build all tables from beta_1..beta_T (shape (T,), each in (0, 1))."""
         beta = torch.as_tensor(beta, dtype=torch.float64).detach().cpu()
         if beta.ndim != 1 or beta.shape[0] < 1:
-            raise ValueError(f"beta must be a 1-D sequence of T >= 1 values, got shape "
-                             f"{tuple(beta.shape)}")
+            raise ValueError(
+                f"beta must be a 1-D sequence of T >= 1 values, got shape "
+                f"{tuple(beta.shape)}"
+            )
         check_open_interval(beta, 0.0, 1.0, "beta")
-        beta = torch.cat([beta.new_zeros(1), beta])                 # (T+1,), beta[0] = 0
+        beta = torch.cat([beta.new_zeros(1), beta])  # (T+1,), beta[0] = 0
         alpha = 1.0 - beta
-        alpha_bar = torch.cumprod(alpha, dim=0)                     # Eq. 4
+        alpha_bar = torch.cumprod(alpha, dim=0)  # Eq. 4
         beta_tilde = torch.zeros_like(beta)
-        beta_tilde[1:] = (1.0 - alpha_bar[:-1]) / (1.0 - alpha_bar[1:]) * beta[1:]  # Eq. 7
+        beta_tilde[1:] = (
+            (1.0 - alpha_bar[:-1]) / (1.0 - alpha_bar[1:]) * beta[1:]
+        )  # Eq. 7
         return cls(beta=beta, alpha=alpha, alpha_bar=alpha_bar, beta_tilde=beta_tilde)
 
 
@@ -65,11 +69,13 @@ def gather(table: Tensor, t: Tensor, x: Tensor) -> Tensor:
     table: float64 of length T+1; t: int64 of shape (B,). Values are looked up in
     float64 and only then cast, so bfloat16 inputs get correctly rounded coefficients.
     """
-    values = table[t.to(table.device)]                              # (B,)
+    values = table[t.to(table.device)]  # (B,)
     return values.to(device=x.device, dtype=x.dtype).reshape(-1, *([1] * (x.ndim - 1)))
 
 
-def linear_schedule(T: int = 1000, beta_1: float = 1e-4, beta_T: float = 0.02) -> Schedule:
+def linear_schedule(
+    T: int = 1000, beta_1: float = 1e-4, beta_T: float = 0.02
+) -> Schedule:
     """beta_t rising linearly from beta_1 to beta_T (Ho et al. 2020, Sec. 4).
 
         beta_t = beta_1 + (t - 1) / (T - 1) * (beta_T - beta_1),   t = 1..T
@@ -82,7 +88,9 @@ def linear_schedule(T: int = 1000, beta_1: float = 1e-4, beta_T: float = 0.02) -
     return Schedule.from_beta(torch.linspace(beta_1, beta_T, T, dtype=torch.float64))
 
 
-def cosine_schedule(T: int = 1000, s: float = 0.008, max_beta: float = 0.999) -> Schedule:
+def cosine_schedule(
+    T: int = 1000, s: float = 0.008, max_beta: float = 0.999
+) -> Schedule:
     """The cosine schedule of Nichol & Dhariwal 2021, Eq. 17.
 
         f(t)        = cos^2( (t/T + s) / (1 + s) * pi/2 )
@@ -100,7 +108,7 @@ def cosine_schedule(T: int = 1000, s: float = 0.008, max_beta: float = 0.999) ->
     check_open_interval(max_beta, 0.0, 1.0, "max_beta")
     steps = torch.arange(T + 1, dtype=torch.float64)
     f = torch.cos((steps / T + s) / (1 + s) * math.pi / 2) ** 2
-    alpha_bar = f / f[0]                                            # Eq. 17
+    alpha_bar = f / f[0]  # Eq. 17
     beta = (1.0 - alpha_bar[1:] / alpha_bar[:-1]).clamp(max=max_beta)
     return Schedule.from_beta(beta)
 
@@ -117,13 +125,26 @@ def respace(s: Schedule, timesteps: Iterable[int]) -> tuple[Schedule, Tensor]:
     Nichol & Dhariwal 2021, Sec. 4. Derived in lesson 04.
     """
     steps = torch.as_tensor(list(timesteps))
-    if steps.ndim != 1 or steps.numel() == 0 or steps.is_floating_point() or steps.dtype == torch.bool:
-        raise ValueError(f"timesteps must be a non-empty sequence of integers in 1..T={s.T}")
+    if (
+        steps.ndim != 1
+        or steps.numel() == 0
+        or steps.is_floating_point()
+        or steps.dtype == torch.bool
+    ):
+        raise ValueError(
+            f"timesteps must be a non-empty sequence of integers in 1..T={s.T}"
+        )
     steps = steps.to(torch.int64).sort().values
-    if int(steps[0]) < 1 or int(steps[-1]) > s.T or bool((steps[1:] == steps[:-1]).any()):
-        raise ValueError(f"timesteps must be distinct integers in 1..T={s.T}, got "
-                         f"{steps.tolist()[:10]}{'...' if steps.numel() > 10 else ''}")
-    t_map = torch.cat([steps.new_zeros(1), steps])                  # (N+1,), t_map[0] = 0
+    if (
+        int(steps[0]) < 1
+        or int(steps[-1]) > s.T
+        or bool((steps[1:] == steps[:-1]).any())
+    ):
+        raise ValueError(
+            f"timesteps must be distinct integers in 1..T={s.T}, got "
+            f"{steps.tolist()[:10]}{'...' if steps.numel() > 10 else ''}"
+        )
+    t_map = torch.cat([steps.new_zeros(1), steps])  # (N+1,), t_map[0] = 0
     alpha_bar = s.alpha_bar[t_map]
     beta = 1.0 - alpha_bar[1:] / alpha_bar[:-1]
     return Schedule.from_beta(beta), t_map

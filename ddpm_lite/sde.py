@@ -35,7 +35,9 @@ def _as_time(t: Tensor | float, name: str = "t") -> Tensor:
     """t as a float64 tensor, checked to lie in [0, 1]."""
     t = torch.as_tensor(t, dtype=torch.float64)
     if t.numel() and not bool(((t >= 0) & (t <= 1)).all()):
-        raise ValueError(f"{name} must be in [0, 1], got values in [{float(t.min())}, {float(t.max())}]")
+        raise ValueError(
+            f"{name} must be in [0, 1], got values in [{float(t.min())}, {float(t.max())}]"
+        )
     return t
 
 
@@ -62,8 +64,10 @@ class VPSDE:
 
     def __post_init__(self) -> None:
         if not 0 < self.beta_min <= self.beta_max < math.inf:
-            raise ValueError(f"beta_min, beta_max must satisfy 0 < beta_min <= beta_max, got "
-                             f"beta_min={self.beta_min!r}, beta_max={self.beta_max!r}")
+            raise ValueError(
+                f"beta_min, beta_max must satisfy 0 < beta_min <= beta_max, got "
+                f"beta_min={self.beta_min!r}, beta_max={self.beta_max!r}"
+            )
 
     @classmethod
     def from_schedule(cls, s: Schedule) -> "VPSDE":
@@ -75,9 +79,15 @@ class VPSDE:
         Euler-Maruyama step of Eq. 11 at time t / T, up to O(beta_t^2) per step.
         """
         beta = s.beta[1:]
-        if s.T < 2 or not torch.allclose(beta, torch.linspace(float(beta[0]), float(beta[-1]), s.T,
-                                                              dtype=torch.float64), rtol=1e-9, atol=0):
-            raise ValueError("s must be a linear schedule with T >= 2 (see linear_schedule)")
+        if s.T < 2 or not torch.allclose(
+            beta,
+            torch.linspace(float(beta[0]), float(beta[-1]), s.T, dtype=torch.float64),
+            rtol=1e-9,
+            atol=0,
+        ):
+            raise ValueError(
+                "s must be a linear schedule with T >= 2 (see linear_schedule)"
+            )
         return cls(beta_min=s.T * float(beta[0]), beta_max=s.T * float(beta[-1]))
 
     def beta(self, t: Tensor | float) -> Tensor:
@@ -96,7 +106,7 @@ class VPSDE:
         """(m(t), std(t)) of p_0t(x_t | x_0) = N(m(t) x_0, std(t)^2 I), float64."""
         t = _as_time(t)
         log_m = -0.25 * t**2 * (self.beta_max - self.beta_min) - 0.5 * t * self.beta_min
-        return log_m.exp(), (-torch.expm1(2 * log_m)).sqrt()        # std^2 = 1 - m^2
+        return log_m.exp(), (-torch.expm1(2 * log_m)).sqrt()  # std^2 = 1 - m^2
 
 
 @dataclass(frozen=True)
@@ -116,8 +126,10 @@ class VESDE:
 
     def __post_init__(self) -> None:
         if not 0 < self.sigma_min < self.sigma_max < math.inf:
-            raise ValueError(f"sigma_min, sigma_max must satisfy 0 < sigma_min < sigma_max, got "
-                             f"sigma_min={self.sigma_min!r}, sigma_max={self.sigma_max!r}")
+            raise ValueError(
+                f"sigma_min, sigma_max must satisfy 0 < sigma_min < sigma_max, got "
+                f"sigma_min={self.sigma_min!r}, sigma_max={self.sigma_max!r}"
+            )
 
     @property
     def prior_std(self) -> float:
@@ -139,14 +151,21 @@ class VESDE:
     def marginal(self, t: Tensor | float) -> tuple[Tensor, Tensor]:
         """(1, sqrt(sigma(t)^2 - sigma_min^2)), float64."""
         sigma = self.sigma(t)
-        return torch.ones_like(sigma), (sigma**2 - self.sigma_min**2).clamp(min=0).sqrt()
+        return torch.ones_like(sigma), (sigma**2 - self.sigma_min**2).clamp(
+            min=0
+        ).sqrt()
 
 
 SDE = Union[VPSDE, VESDE]
 
 
-def prior_sample(sde: SDE, shape: tuple[int, ...], *, generator: torch.Generator | None = None,
-                 dtype: torch.dtype = torch.float64) -> Tensor:
+def prior_sample(
+    sde: SDE,
+    shape: tuple[int, ...],
+    *,
+    generator: torch.Generator | None = None,
+    dtype: torch.dtype = torch.float64,
+) -> Tensor:
     """x_1 ~ N(0, prior_std^2 I) of the given shape (the SDE's prior p_1)."""
     return sde.prior_std * torch.randn(shape, generator=generator, dtype=dtype)
 
@@ -170,7 +189,9 @@ def time_to_step(t: Tensor | float, T: int) -> Tensor:
     return torch.round(_as_time(t) * T).clamp(1, T).to(torch.int64)
 
 
-def score_from_eps(eps: Tensor, s_or_std: Schedule | Tensor | float, t: Tensor | None = None) -> Tensor:
+def score_from_eps(
+    eps: Tensor, s_or_std: Schedule | Tensor | float, t: Tensor | None = None
+) -> Tensor:
     """The score from a noise prediction: grad_x log p_t(x) = -eps / std.
 
         discrete chain: score = -eps / sqrt(1 - alpha_bar_t)   (pass the Schedule and int64 t)
@@ -181,17 +202,23 @@ def score_from_eps(eps: Tensor, s_or_std: Schedule | Tensor | float, t: Tensor |
     """
     if isinstance(s_or_std, Schedule):
         if t is None:
-            raise ValueError("t (int64 steps in 1..T) is required when s_or_std is a Schedule")
+            raise ValueError(
+                "t (int64 steps in 1..T) is required when s_or_std is a Schedule"
+            )
         check_timesteps(t, s_or_std.T, batch=eps.shape[0])
         std = gather((1 - s_or_std.alpha_bar).sqrt(), t, eps)
     else:
         std = _bcast(torch.as_tensor(s_or_std, dtype=torch.float64), eps)
     if not bool((std > 0).all()):
-        raise ValueError("s_or_std must be > 0 (std(t) vanishes at t = 0: stop at t_eps > 0)")
+        raise ValueError(
+            "s_or_std must be > 0 (std(t) vanishes at t = 0: stop at t_eps > 0)"
+        )
     return -eps / std
 
 
-def score_fn_from_eps_theta(eps_theta: Callable[[Tensor, Tensor], Tensor], s: Schedule) -> ScoreFn:
+def score_fn_from_eps_theta(
+    eps_theta: Callable[[Tensor, Tensor], Tensor], s: Schedule
+) -> ScoreFn:
     """A continuous-time score function from a discrete eps_theta(x_t, t) trained on schedule s.
 
         score(x, t) = -eps_theta(x, n) / sqrt(1 - alpha_bar_n),   n = round(t T) in 1..T
@@ -200,16 +227,20 @@ def score_fn_from_eps_theta(eps_theta: Callable[[Tensor, Tensor], Tensor], s: Sc
     (Song et al.'s code feeds the fractional label t (T - 1) instead). Dividing by the discrete
     sqrt(1 - alpha_bar_n) keeps the score exact for the chain; the SDE's std(t) differs by O(1/T).
     """
+
     def score_fn(x: Tensor, t: Tensor) -> Tensor:
         n = time_to_step(t, s.T).to(x.device).expand(x.shape[0])
         return score_from_eps(eps_theta(x, n), s, n.cpu())
+
     return score_fn
 
 
 def noised_mixture(gm: GaussianMixture, sde: SDE, t: float) -> GaussianMixture:
     """p_t for data x_0 ~ gm: a mixture with means m(t) mu_k, stds sqrt(m(t)^2 sigma_k^2 + std(t)^2)."""
     m, std = (float(c) for c in sde.marginal(float(t)))
-    return GaussianMixture(m * gm.means, (m**2 * gm.stds**2 + std**2).sqrt(), gm.weights)
+    return GaussianMixture(
+        m * gm.means, (m**2 * gm.stds**2 + std**2).sqrt(), gm.weights
+    )
 
 
 def mixture_score_fn(gm: GaussianMixture, sde: SDE) -> ScoreFn:
@@ -221,17 +252,23 @@ def mixture_score_fn(gm: GaussianMixture, sde: SDE) -> ScoreFn:
     Works for any SDE with a Gaussian kernel (VP and VE). Differentiable in x; the exact
     eps is -std(t) times this score (`mixture_eps_fn`).
     """
+
     def score_fn(x: Tensor, t: Tensor) -> Tensor:
         t = torch.as_tensor(t, dtype=torch.float64)
-        t = t[:1] if t.ndim == 1 and bool((t == t[0]).all()) else t             # one time: (1,)
-        m, std = (c.to(x.device).reshape(-1, 1, 1) for c in sde.marginal(t))   # (B or 1, 1, 1)
+        t = t[:1] if t.ndim == 1 and bool((t == t[0]).all()) else t  # one time: (1,)
+        m, std = (
+            c.to(x.device).reshape(-1, 1, 1) for c in sde.marginal(t)
+        )  # (B or 1, 1, 1)
         means, stds, w = (v.to(x.device) for v in (gm.means, gm.stds, gm.weights))
-        x64 = x.double().reshape(x.shape[0], 1, -1)                            # (B, 1, D)
-        mean, var = m * means, m**2 * stds**2 + std**2                         # (B, K, D)
-        log_joint = w.log() - 0.5 * ((x64 - mean) ** 2 / var + var.log()).sum(-1)   # (B, K)
-        r = (log_joint - log_joint.amax(-1, keepdim=True)).exp()               # softmax_k by hand:
-        r = (r / r.sum(-1, keepdim=True)).unsqueeze(-1)                        # torch's stalls on tiny
+        x64 = x.double().reshape(x.shape[0], 1, -1)  # (B, 1, D)
+        mean, var = m * means, m**2 * stds**2 + std**2  # (B, K, D)
+        log_joint = w.log() - 0.5 * ((x64 - mean) ** 2 / var + var.log()).sum(
+            -1
+        )  # (B, K)
+        r = (log_joint - log_joint.amax(-1, keepdim=True)).exp()  # softmax_k by hand:
+        r = (r / r.sum(-1, keepdim=True)).unsqueeze(-1)  # torch's stalls on tiny
         return (r * (mean - x64) / var).sum(1).reshape(x.shape).to(x.dtype)
+
     return score_fn
 
 
@@ -247,14 +284,24 @@ def _check_grid(steps: int, t_eps: float, t_start: float = 1.0) -> Tensor:
     if not 0 < t_eps < 1:
         raise ValueError(f"t_eps must be in (0, 1), got {t_eps!r}")
     if not t_eps < t_start <= 1:
-        raise ValueError(f"t_start must be in (t_eps, 1] = ({t_eps}, 1], got {t_start!r}")
+        raise ValueError(
+            f"t_start must be in (t_eps, 1] = ({t_eps}, 1], got {t_start!r}"
+        )
     return torch.linspace(t_start, t_eps, steps + 1, dtype=torch.float64)
 
 
 @torch.no_grad()
-def sample_reverse_sde(score_fn: ScoreFn, sde: SDE, x_T: Tensor, *, steps: int, t_eps: float = 1e-3,
-                       t_start: float = 1.0, generator: torch.Generator | None = None,
-                       progress: bool = True) -> Tensor:
+def sample_reverse_sde(
+    score_fn: ScoreFn,
+    sde: SDE,
+    x_T: Tensor,
+    *,
+    steps: int,
+    t_eps: float = 1e-3,
+    t_start: float = 1.0,
+    generator: torch.Generator | None = None,
+    progress: bool = True,
+) -> Tensor:
     """Euler-Maruyama on the reverse-time SDE (Anderson 1982; Song et al. 2021, Eq. 6).
 
         dx = [f(x, t) - g(t)^2 grad_x log p_t(x)] dt + g(t) dw_bar,   t from t_start (1) down to t_eps
@@ -271,10 +318,10 @@ def sample_reverse_sde(score_fn: ScoreFn, sde: SDE, x_T: Tensor, *, steps: int, 
     for i in tqdm(range(steps), disable=not progress):
         t, h = ts[i].expand(x.shape[0]), float(ts[i] - ts[i + 1])
         g = _bcast(sde.diffusion(ts[i]), x)
-        x = x - (sde.drift(x, t) - g**2 * score_fn(x, t)) * h                  # Eq. 6, drift
+        x = x - (sde.drift(x, t) - g**2 * score_fn(x, t)) * h  # Eq. 6, drift
         if i < steps - 1:
             z = randn_like(x, generator)
-            x = x + g * math.sqrt(h) * z                                        # Eq. 6, noise
+            x = x + g * math.sqrt(h) * z  # Eq. 6, noise
     return x
 
 
@@ -288,33 +335,60 @@ def pf_ode_drift(score_fn: ScoreFn, sde: SDE, x: Tensor, t: Tensor | float) -> T
     """
     t = _as_time(t).to(x.device)
     t = t.expand(x.shape[0]) if t.ndim == 0 else t
-    return sde.drift(x, t) - 0.5 * _bcast(sde.diffusion(t) ** 2, x) * score_fn(x, t)   # Eq. 13
+    return sde.drift(x, t) - 0.5 * _bcast(sde.diffusion(t) ** 2, x) * score_fn(
+        x, t
+    )  # Eq. 13
 
 
-def solve_ivp_torch(fun: Callable[[float, Tensor], Tensor], y0: Tensor, t_span: tuple[float, float], *,
-                    rtol: float, atol: float) -> tuple[Tensor, int]:
+def solve_ivp_torch(
+    fun: Callable[[float, Tensor], Tensor],
+    y0: Tensor,
+    t_span: tuple[float, float],
+    *,
+    rtol: float,
+    atol: float,
+) -> tuple[Tensor, int]:
     """scipy's adaptive RK45 (Dormand-Prince 5(4)) on a torch state of any shape.
 
     fun(t, y) -> dy/dt with y of y0's shape. Returns (y at t_span[1], number of fun calls).
     """
-    from scipy.integrate import solve_ivp                                       # test/lesson extra
+    from scipy.integrate import solve_ivp  # test/lesson extra
+
     shape, dtype, device = y0.shape, y0.dtype, y0.device
 
     def f(t: float, y):
         y = torch.from_numpy(y).to(device=device, dtype=dtype).reshape(shape)
         return fun(t, y).reshape(-1).detach().double().cpu().numpy()
 
-    sol = solve_ivp(f, t_span, y0.reshape(-1).detach().double().cpu().numpy(), method="RK45",
-                    rtol=rtol, atol=atol)
+    sol = solve_ivp(
+        f,
+        t_span,
+        y0.reshape(-1).detach().double().cpu().numpy(),
+        method="RK45",
+        rtol=rtol,
+        atol=atol,
+    )
     if not sol.success:
         raise RuntimeError(f"solve_ivp failed: {sol.message}")
-    return torch.from_numpy(sol.y[:, -1]).to(device=device, dtype=dtype).reshape(shape), sol.nfev
+    return torch.from_numpy(sol.y[:, -1]).to(device=device, dtype=dtype).reshape(
+        shape
+    ), sol.nfev
 
 
 @torch.no_grad()
-def sample_pf_ode(score_fn: ScoreFn, sde: SDE, x_T: Tensor, *, method: str = "heun", steps: int = 100,
-                  rtol: float = 1e-5, atol: float = 1e-5, t_eps: float = 1e-3, t_start: float = 1.0,
-                  progress: bool = True) -> tuple[Tensor, int]:
+def sample_pf_ode(
+    score_fn: ScoreFn,
+    sde: SDE,
+    x_T: Tensor,
+    *,
+    method: str = "heun",
+    steps: int = 100,
+    rtol: float = 1e-5,
+    atol: float = 1e-5,
+    t_eps: float = 1e-3,
+    t_start: float = 1.0,
+    progress: bool = True,
+) -> tuple[Tensor, int]:
     """Solve the probability-flow ODE (Eq. 13) from t = t_start (default 1) down to t_eps.
 
     method="euler":  x <- x + h d(x, t_i),                  h = t_{i+1} - t_i < 0
@@ -327,13 +401,18 @@ def sample_pf_ode(score_fn: ScoreFn, sde: SDE, x_T: Tensor, *, method: str = "he
     check_choice(method, ODE_METHODS, "method")
     ts = _check_grid(steps, t_eps, t_start)
     if method == "rk45":
-        return solve_ivp_torch(lambda t, x: pf_ode_drift(score_fn, sde, x, t), x_T, (t_start, t_eps),
-                               rtol=rtol, atol=atol)
+        return solve_ivp_torch(
+            lambda t, x: pf_ode_drift(score_fn, sde, x, t),
+            x_T,
+            (t_start, t_eps),
+            rtol=rtol,
+            atol=atol,
+        )
     x = x_T
     for i in tqdm(range(steps), disable=not progress):
         h = float(ts[i + 1] - ts[i])
         d = pf_ode_drift(score_fn, sde, x, ts[i])
-        x_next = x + h * d                                                      # Euler
+        x_next = x + h * d  # Euler
         if method == "heun":
             x_next = x + 0.5 * h * (d + pf_ode_drift(score_fn, sde, x_next, ts[i + 1]))
         x = x_next

@@ -38,6 +38,7 @@ from .toys import TOYS, toy_data
 from .train_config import PRESETS, RESUME_FIXED, SCHEDULES, TrainConfig, check_config  # noqa: F401
 from .unet import UNet
 
+
 @dataclass(frozen=True, eq=False)
 class TrainResult:
     """What `train` returns: the network, its EMA copy (use it to sample), losses of the steps run here."""
@@ -69,15 +70,23 @@ def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
 
 def step_seed(seed: int, step: int, rank: int, stream: int) -> int:
     """A 64-bit seed for one (run seed, step, rank, stream), well mixed by numpy's SeedSequence."""
-    return int(np.random.SeedSequence([seed, step, rank, stream]).generate_state(1, np.uint64)[0])
+    return int(
+        np.random.SeedSequence([seed, step, rank, stream]).generate_state(1, np.uint64)[
+            0
+        ]
+    )
 
 
 @lru_cache(maxsize=4)
 def _epoch_perm(seed: int, epoch: int, n: int) -> Tensor:
-    return torch.randperm(n, generator=torch.Generator().manual_seed(step_seed(seed, epoch, 0, 2)))
+    return torch.randperm(
+        n, generator=torch.Generator().manual_seed(step_seed(seed, epoch, 0, 2))
+    )
 
 
-def batch_indices(seed: int, step: int, *, n: int, batch: int, rank: int = 0, world_size: int = 1) -> Tensor:
+def batch_indices(
+    seed: int, step: int, *, n: int, batch: int, rank: int = 0, world_size: int = 1
+) -> Tensor:
     """The examples update `step` (1, 2, ...) trains on, from (seed, step) alone.
 
     The data order is the endless sequence perm_0, perm_1, ... (perm_e a random permutation of
@@ -97,7 +106,9 @@ def batch_indices(seed: int, step: int, *, n: int, batch: int, rank: int = 0, wo
 def load_data(c: TrainConfig) -> tuple[Tensor, Optional[Tensor]]:
     """(x, y) of `c.dataset`: x float32 in [-1, 1] on the CPU, y int64 labels (None for 2-D toys)."""
     if c.dataset in TOYS:
-        return toy_data(c.dataset, c.n_toy, generator=torch.Generator().manual_seed(c.seed)), None
+        return toy_data(
+            c.dataset, c.n_toy, generator=torch.Generator().manual_seed(c.seed)
+        ), None
     if c.dataset == "digits":
         return digits()
     return load_dataset(c.dataset, root=c.data_root, train=True, download=c.download)
@@ -106,11 +117,21 @@ def load_data(c: TrainConfig) -> tuple[Tensor, Optional[Tensor]]:
 def build_model(c: TrainConfig, x: Tensor, num_classes: Optional[int]) -> nn.Module:
     """The network named by `c.model` for data like x, seeded with `c.seed` (identical on every rank)."""
     torch.manual_seed(c.seed)
-    over = {k: tuple(v) if isinstance(v, list) else v for k, v in c.model_overrides.items()}
+    over = {
+        k: tuple(v) if isinstance(v, list) else v for k, v in c.model_overrides.items()
+    }
     if c.model == "mlp":
         return MLPDenoiser(**{"dim": x.shape[1], "num_classes": num_classes, **over})
-    return UNet.from_preset(c.model, **{"dropout": c.dropout, "num_classes": num_classes,
-                                        "in_channels": x.shape[1], "out_channels": x.shape[1], **over})
+    return UNet.from_preset(
+        c.model,
+        **{
+            "dropout": c.dropout,
+            "num_classes": num_classes,
+            "in_channels": x.shape[1],
+            "out_channels": x.shape[1],
+            **over,
+        },
+    )
 
 
 def _augmentation(c: TrainConfig) -> Optional[Callable]:
@@ -121,9 +142,16 @@ def _augmentation(c: TrainConfig) -> Optional[Callable]:
 
 def _as_data(data: Any) -> tuple[Tensor, Optional[Tensor]]:
     """In-memory data for `train(data=...)`: a tensor x, or (x, y)."""
-    x, y = (data if isinstance(data, (tuple, list)) else (data, None))
-    if not isinstance(x, Tensor) or not x.is_floating_point() or x.ndim < 2 or len(x) < 1:
-        raise ValueError(f"data must be a float tensor x of shape (N, ...) or a pair (x, y), got {type(x).__name__}")
+    x, y = data if isinstance(data, (tuple, list)) else (data, None)
+    if (
+        not isinstance(x, Tensor)
+        or not x.is_floating_point()
+        or x.ndim < 2
+        or len(x) < 1
+    ):
+        raise ValueError(
+            f"data must be a float tensor x of shape (N, ...) or a pair (x, y), got {type(x).__name__}"
+        )
     if y is not None and (not isinstance(y, Tensor) or y.shape != (len(x),)):
         raise ValueError(f"data: labels y must be a tensor of shape ({len(x)},)")
     return x, y
@@ -140,8 +168,8 @@ class _Run:
     x: Tensor
     y: Optional[Tensor]
     num_classes: Optional[int]
-    model: nn.Module              # the bare network (what checkpoints and the EMA see)
-    net: nn.Module                # the same network, wrapped in DDP when world > 1
+    model: nn.Module  # the bare network (what checkpoints and the EMA see)
+    net: nn.Module  # the same network, wrapped in DDP when world > 1
     ema: nn.Module
     opt: torch.optim.Optimizer
     s: Schedule
@@ -149,8 +177,13 @@ class _Run:
 
 
 # ---------------------------------------------------------------------------- the loop
-def train(config: TrainConfig, *, model: Optional[nn.Module] = None, data: Any = None,
-          callback: Optional[Callable[[int, float], None]] = None) -> TrainResult:
+def train(
+    config: TrainConfig,
+    *,
+    model: Optional[nn.Module] = None,
+    data: Any = None,
+    callback: Optional[Callable[[int, float], None]] = None,
+) -> TrainResult:
     """Train `config` (Ho et al. 2020, Algorithm 1) and return the model, its EMA copy and the losses.
 
     model: a network eps_theta(x_t, t[, y]) to train instead of building `config.model`.
@@ -169,13 +202,21 @@ def train(config: TrainConfig, *, model: Optional[nn.Module] = None, data: Any =
         teardown(world)
 
 
-def _start(c: TrainConfig, rank: int, world: int, device: torch.device, model: Optional[nn.Module],
-           data: Any) -> _Run:
+def _start(
+    c: TrainConfig,
+    rank: int,
+    world: int,
+    device: torch.device,
+    model: Optional[nn.Module],
+    data: Any,
+) -> _Run:
     """Data, model, EMA copy, optimizer, restored from the newest checkpoint if `c.resume`."""
     from .distributed import wrap
 
     if c.batch_size % world:
-        raise ValueError(f"batch_size must be divisible by the number of processes {world}, got {c.batch_size}")
+        raise ValueError(
+            f"batch_size must be divisible by the number of processes {world}, got {c.batch_size}"
+        )
     x, y = _as_data(data) if data is not None else load_data(c)
     y = y if c.class_conditional else None
     if c.class_conditional and y is None:
@@ -184,8 +225,21 @@ def _start(c: TrainConfig, rank: int, world: int, device: torch.device, model: O
     model = (model if model is not None else build_model(c, x, num_classes)).to(device)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     opt = torch.optim.Adam(model.parameters(), lr=c.lr)
-    return _Run(c, rank, world, device, x, y, num_classes, model, wrap(model, device, world), ema, opt,
-                SCHEDULES[c.schedule](c.T), _augmentation(c))
+    return _Run(
+        c,
+        rank,
+        world,
+        device,
+        x,
+        y,
+        num_classes,
+        model,
+        wrap(model, device, world),
+        ema,
+        opt,
+        SCHEDULES[c.schedule](c.T),
+        _augmentation(c),
+    )
 
 
 def _train(r: _Run, callback: Optional[Callable[[int, float], None]]) -> TrainResult:
@@ -195,21 +249,30 @@ def _train(r: _Run, callback: Optional[Callable[[int, float], None]]) -> TrainRe
 
     c, losses, last = r.c, [], None
     start = _resume(r) if c.resume else 0
-    bar = tqdm(range(start + 1, c.steps + 1), initial=start, total=c.steps, disable=not c.progress or r.rank != 0)
+    bar = tqdm(
+        range(start + 1, c.steps + 1),
+        initial=start,
+        total=c.steps,
+        disable=not c.progress or r.rank != 0,
+    )
     with deferred_interrupt() as stop:
         for step in bar:
             losses.append(_train_step(r, step))
             bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
             if r.rank == 0 and c.sample_every and step % c.sample_every == 0:
                 _save_samples(r, step)
-            if c.checkpoint_every and (step % c.checkpoint_every == 0 or step == c.steps):
+            if c.checkpoint_every and (
+                step % c.checkpoint_every == 0 or step == c.steps
+            ):
                 last = _checkpoint(r, step)
             if callback is not None:
                 callback(step, losses[-1])
             if should_stop(stop, r.world, r.device):
                 last = _checkpoint(r, step) if c.checkpoint_every else None
                 bar.close()
-                raise KeyboardInterrupt(f"stopped after step {step}; checkpoint: {last}")
+                raise KeyboardInterrupt(
+                    f"stopped after step {step}; checkpoint: {last}"
+                )
     bar.close()
     check_in_sync(r.model, r.ema, r.world, r.rank, c.out_dir)
     return TrainResult(r.model, r.ema, losses, max(start, c.steps), last)
@@ -218,20 +281,28 @@ def _train(r: _Run, callback: Optional[Callable[[int, float], None]]) -> TrainRe
 def _train_step(r: _Run, step: int) -> float:
     """One update: Algorithm 1, lines 2-5, then warm-up, clipping, Adam and the EMA."""
     c = r.c
-    g = torch.Generator().manual_seed(step_seed(c.seed, step, r.rank, 0))        # t, eps, labels, flips
-    torch.manual_seed(step_seed(c.seed, step, r.rank, 1))                        # dropout masks
-    idx = batch_indices(c.seed, step, n=len(r.x), batch=c.batch_size, rank=r.rank, world_size=r.world)
-    x_0 = r.x[idx].to(r.device)                                                  # line 2: x_0 ~ q(x_0)
+    g = torch.Generator().manual_seed(
+        step_seed(c.seed, step, r.rank, 0)
+    )  # t, eps, labels, flips
+    torch.manual_seed(step_seed(c.seed, step, r.rank, 1))  # dropout masks
+    idx = batch_indices(
+        c.seed, step, n=len(r.x), batch=c.batch_size, rank=r.rank, world_size=r.world
+    )
+    x_0 = r.x[idx].to(r.device)  # line 2: x_0 ~ q(x_0)
     if r.aug is not None:
         x_0 = r.aug(x_0, generator=g)
     eps_theta = r.net
-    if r.y is not None:                                                          # null label num_classes
-        y = torch.where(torch.rand(len(idx), generator=g) < c.p_uncond, r.num_classes, r.y[idx]).to(r.device)
-        eps_theta = lambda x_t, t: r.net(x_t, t, y)                              # noqa: E731
+    if r.y is not None:  # null label num_classes
+        y = torch.where(
+            torch.rand(len(idx), generator=g) < c.p_uncond, r.num_classes, r.y[idx]
+        ).to(r.device)
+        eps_theta = lambda x_t, t: r.net(x_t, t, y)  # noqa: E731
     for group in r.opt.param_groups:
         group["lr"] = warmup_lr(step, lr=c.lr, warmup=c.warmup)
-    with torch.autocast(r.device.type, dtype=torch.bfloat16) if c.bf16 else nullcontext():
-        loss = loss_simple(eps_theta, r.s, x_0, generator=g)                     # lines 3-5 (Eq. 14)
+    with (
+        torch.autocast(r.device.type, dtype=torch.bfloat16) if c.bf16 else nullcontext()
+    ):
+        loss = loss_simple(eps_theta, r.s, x_0, generator=g)  # lines 3-5 (Eq. 14)
     r.opt.zero_grad(set_to_none=True)
     loss.backward()
     if c.grad_clip > 0:
@@ -249,10 +320,23 @@ def _checkpoint(r: _Run, step: int) -> Optional[Path]:
     """Rank 0 writes the checkpoint of `step`; every rank waits for it."""
     path = None
     if r.rank == 0:
-        data = {"seed": r.c.seed, "step": step, "batch_size": r.c.batch_size, "world_size": r.world,
-                "order": "batch_indices(seed, step)"}
-        path = ckpt_io.save_checkpoint(r.c.out_dir, step=step, model=r.model, ema=r.ema, optimizer=r.opt,
-                                       config=_jsonable(r.c), extra={"data": data}, keep=r.c.keep)
+        data = {
+            "seed": r.c.seed,
+            "step": step,
+            "batch_size": r.c.batch_size,
+            "world_size": r.world,
+            "order": "batch_indices(seed, step)",
+        }
+        path = ckpt_io.save_checkpoint(
+            r.c.out_dir,
+            step=step,
+            model=r.model,
+            ema=r.ema,
+            optimizer=r.opt,
+            config=_jsonable(r.c),
+            extra={"data": data},
+            keep=r.c.keep,
+        )
     if r.world > 1:
         torch.distributed.barrier()
     return path
@@ -267,8 +351,10 @@ def _resume(r: _Run) -> int:
     saved, now = ck.meta.get("config") or {}, _jsonable(r.c)
     changed = [k for k in RESUME_FIXED if saved.get(k) != now[k]]
     if changed:
-        raise ValueError(f"resume: {changed} differ from the checkpoint {path.name} "
-                         f"({ {k: saved.get(k) for k in changed} }); they fix the model or the data order")
+        raise ValueError(
+            f"resume: {changed} differ from the checkpoint {path.name} "
+            f"({ {k: saved.get(k) for k in changed} }); they fix the model or the data order"
+        )
     r.model.load_state_dict(ck.state("model"))
     r.ema.load_state_dict(ck.state("ema"))
     ckpt_io.load_optimizer_state(r.opt, ck)
@@ -285,6 +371,13 @@ def _save_samples(r: _Run, step: int) -> None:
     eps_theta = r.ema
     if r.num_classes is not None:
         labels = (torch.arange(r.c.n_samples) % r.num_classes).to(r.device)
-        eps_theta = lambda x_t, t: r.ema(x_t, t, labels)                         # noqa: E731
-    x_0 = sample_ddim(eps_theta, r.s, x_T, steps=min(r.c.sample_steps, r.s.T), generator=g, progress=False)
+        eps_theta = lambda x_t, t: r.ema(x_t, t, labels)  # noqa: E731
+    x_0 = sample_ddim(
+        eps_theta,
+        r.s,
+        x_T,
+        steps=min(r.c.sample_steps, r.s.T),
+        generator=g,
+        progress=False,
+    )
     save_png(x_0.float().cpu(), Path(r.c.out_dir) / "samples" / f"step_{step:06d}.png")

@@ -33,42 +33,61 @@ def linear_schedule_for(T: int):
 
 SCHEDULES = {"linear": linear_schedule_for, "cosine": cosine_schedule}
 # Fields that fix the model's shape or the data order: a resumed run must not change them.
-RESUME_FIXED = ("model", "model_overrides", "dropout", "dataset", "n_toy", "schedule", "T", "batch_size",
-                "seed", "class_conditional", "augment")
+RESUME_FIXED = (
+    "model",
+    "model_overrides",
+    "dropout",
+    "dataset",
+    "n_toy",
+    "schedule",
+    "T",
+    "batch_size",
+    "seed",
+    "class_conditional",
+    "augment",
+)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything a training run depends on. Defaults: Ho et al. 2020, Sec. 4 and Appendix B (CIFAR10)."""
 
-    model: str = "cifar10"              # a UNet preset (see ddpm_lite.unet.PRESETS) or "mlp"
-    model_overrides: dict = field(default_factory=dict)   # UNetConfig fields / MLPDenoiser arguments
-    dropout: float = 0.1                # U-Net dropout (paper: 0.1 on CIFAR10); model_overrides wins
-    dataset: str = "cifar10"            # "digits", "mnist", "fashion_mnist", "cifar10" or a 2-D toy
-    data_root: str = "data"             # folder of the downloadable image sets
+    model: str = "cifar10"  # a UNet preset (see ddpm_lite.unet.PRESETS) or "mlp"
+    model_overrides: dict = field(
+        default_factory=dict
+    )  # UNetConfig fields / MLPDenoiser arguments
+    dropout: float = 0.1  # U-Net dropout (paper: 0.1 on CIFAR10); model_overrides wins
+    dataset: str = (
+        "cifar10"  # "digits", "mnist", "fashion_mnist", "cifar10" or a 2-D toy
+    )
+    data_root: str = "data"  # folder of the downloadable image sets
     download: bool = False
-    n_toy: int = 8192                   # number of points drawn once for a 2-D toy set
-    augment: bool = True                # the data set's augmentation (random flips on CIFAR10)
-    schedule: str = "linear"            # "linear" (the paper's) or "cosine"
+    n_toy: int = 8192  # number of points drawn once for a 2-D toy set
+    augment: bool = True  # the data set's augmentation (random flips on CIFAR10)
+    schedule: str = "linear"  # "linear" (the paper's) or "cosine"
     T: int = 1000
-    steps: int = 800_000                # optimizer steps (CIFAR10: 800k)
-    batch_size: int = 128               # global batch, split evenly over the processes
-    lr: float = 2e-4                    # Adam
-    warmup: int = 5000                  # steps of linear learning-rate warm-up (0 = none)
-    grad_clip: float = 1.0              # max global gradient norm (0 = no clipping)
+    steps: int = 800_000  # optimizer steps (CIFAR10: 800k)
+    batch_size: int = 128  # global batch, split evenly over the processes
+    lr: float = 2e-4  # Adam
+    warmup: int = 5000  # steps of linear learning-rate warm-up (0 = none)
+    grad_clip: float = 1.0  # max global gradient norm (0 = no clipping)
     ema_decay: float = 0.9999
     seed: int = 0
-    device: str = "auto"                # "auto", "cpu", "cuda", "cuda:N" or "mps"
-    bf16: bool = False                  # bfloat16 autocast for the forward pass
-    class_conditional: bool = False     # feed labels y; drop them with probability p_uncond
-    p_uncond: float = 0.1               # classifier-free guidance label dropout (Ho & Salimans 2022)
-    sample_every: int = 5000            # steps between sample grids (0 = never)
-    sample_steps: int = 50              # DDIM steps for those grids
+    device: str = "auto"  # "auto", "cpu", "cuda", "cuda:N" or "mps"
+    bf16: bool = False  # bfloat16 autocast for the forward pass
+    class_conditional: bool = (
+        False  # feed labels y; drop them with probability p_uncond
+    )
+    p_uncond: float = 0.1  # classifier-free guidance label dropout (Ho & Salimans 2022)
+    sample_every: int = 5000  # steps between sample grids (0 = never)
+    sample_steps: int = 50  # DDIM steps for those grids
     n_samples: int = 64
-    checkpoint_every: int = 5000        # steps between checkpoints (0 = never; then Ctrl-C saves nothing)
-    keep: int = 2                       # checkpoints kept in out_dir (0 = all)
+    checkpoint_every: int = (
+        5000  # steps between checkpoints (0 = never; then Ctrl-C saves nothing)
+    )
+    keep: int = 2  # checkpoints kept in out_dir (0 = all)
     out_dir: str = "runs/ddpm"
-    resume: bool = False                # continue from the newest checkpoint in out_dir
+    resume: bool = False  # continue from the newest checkpoint in out_dir
     progress: bool = True
 
     def __post_init__(self):
@@ -88,7 +107,9 @@ def check_config(c: TrainConfig) -> None:
     _choice(c.dataset, DATASETS, "dataset")
     _choice(c.schedule, tuple(SCHEDULES), "schedule")
     if not isinstance(c.model_overrides, dict):
-        raise ValueError(f"model_overrides must be a dict, got {type(c.model_overrides).__name__}")
+        raise ValueError(
+            f"model_overrides must be a dict, got {type(c.model_overrides).__name__}"
+        )
     for name in ("T", "steps", "batch_size", "n_toy", "sample_steps", "n_samples"):
         _int_at_least(getattr(c, name), 1, name)
     for name in ("warmup", "sample_every", "checkpoint_every", "keep", "seed"):
@@ -99,9 +120,13 @@ def check_config(c: TrainConfig) -> None:
     _number_in(c.p_uncond, 0, 1, "p_uncond", "[0, 1]", lambda v: 0 <= v <= 1)
     _number_in(c.dropout, 0, 1, "dropout", "[0, 1)", lambda v: 0 <= v < 1)
     if c.device != "auto" and c.device.split(":")[0] not in ("cpu", "cuda", "mps"):
-        raise ValueError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {c.device!r}")
+        raise ValueError(
+            f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {c.device!r}"
+        )
     if c.class_conditional and c.dataset not in IMAGE_SETS:
-        raise ValueError(f"class_conditional needs a labelled data set {IMAGE_SETS}, got dataset={c.dataset!r}")
+        raise ValueError(
+            f"class_conditional needs a labelled data set {IMAGE_SETS}, got dataset={c.dataset!r}"
+        )
 
 
 def _choice(v: object, choices: tuple, name: str) -> None:
@@ -114,20 +139,50 @@ def _int_at_least(v: object, low: int, name: str) -> None:
         raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
 
 
-def _number_in(v: object, lo: float, hi: float, name: str, shown: str, ok: Callable[[float], bool]) -> None:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not ok(v):
+def _number_in(
+    v: object, lo: float, hi: float, name: str, shown: str, ok: Callable[[float], bool]
+) -> None:
+    if (
+        isinstance(v, bool)
+        or not isinstance(v, (int, float))
+        or not math.isfinite(v)
+        or not ok(v)
+    ):
         raise ValueError(f"{name} must be a number in {shown}, got {v!r}")
 
 
 PRESETS: dict[str, TrainConfig] = {
     # digits8 U-Net on the 1,797 8x8 digits: short warm-up and EMA; ~3 min on a 2-core CPU.
-    "digits": TrainConfig(model="digits8", dropout=0.0, dataset="digits", T=1000, steps=1500, batch_size=128,
-                          lr=1e-3, warmup=200, ema_decay=0.995, sample_every=1000, sample_steps=50,
-                          checkpoint_every=1000, out_dir="runs/digits"),
+    "digits": TrainConfig(
+        model="digits8",
+        dropout=0.0,
+        dataset="digits",
+        T=1000,
+        steps=1500,
+        batch_size=128,
+        lr=1e-3,
+        warmup=200,
+        ema_decay=0.995,
+        sample_every=1000,
+        sample_steps=50,
+        checkpoint_every=1000,
+        out_dir="runs/digits",
+    ),
     # MLP on two moons: seconds on a CPU.
-    "two_moons": TrainConfig(model="mlp", dropout=0.0, dataset="two_moons", T=100, steps=2000, batch_size=256,
-                             lr=1e-3, warmup=100, ema_decay=0.99, sample_every=0, sample_steps=50,
-                             n_samples=2000, checkpoint_every=0, out_dir="runs/two_moons"),
+    "two_moons": TrainConfig(
+        model="mlp",
+        dropout=0.0,
+        dataset="two_moons",
+        T=100,
+        steps=2000,
+        batch_size=256,
+        lr=1e-3,
+        warmup=100,
+        ema_decay=0.99,
+        sample_every=0,
+        sample_steps=50,
+        n_samples=2000,
+        checkpoint_every=0,
+        out_dir="runs/two_moons",
+    ),
 }
-
-

@@ -30,9 +30,13 @@ def timestep_embedding(t: Tensor, dim: int) -> Tensor:
     if dim % 2 != 0 or dim < 4:
         raise ValueError(f"dim must be an even number >= 4, got {dim}")
     half = dim // 2
-    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float32, device=t.device) / (half - 1))
-    args = t.float()[:, None] * freqs[None, :]                                    # (B, half)
-    return torch.cat([torch.sin(args), torch.cos(args)], dim=1)                   # (B, dim)
+    freqs = torch.exp(
+        -math.log(10000.0)
+        * torch.arange(half, dtype=torch.float32, device=t.device)
+        / (half - 1)
+    )
+    args = t.float()[:, None] * freqs[None, :]  # (B, half)
+    return torch.cat([torch.sin(args), torch.cos(args)], dim=1)  # (B, dim)
 
 
 class AttnBlock(nn.Module):
@@ -52,10 +56,12 @@ class AttnBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         B, C, H, W = x.shape
-        h = self.norm(x).flatten(2).transpose(1, 2)                               # (B, HW, C)
-        q, k, v = self.qkv(h).unsqueeze(1).chunk(3, dim=3)                        # 3 x (B, 1, HW, C): one head
-        h = F.scaled_dot_product_attention(q, k, v).squeeze(1)                    # (B, HW, C)
-        h = self.proj(h).transpose(1, 2).reshape(B, C, H, W)                      # (B, C, H, W)
+        h = self.norm(x).flatten(2).transpose(1, 2)  # (B, HW, C)
+        q, k, v = (
+            self.qkv(h).unsqueeze(1).chunk(3, dim=3)
+        )  # 3 x (B, 1, HW, C): one head
+        h = F.scaled_dot_product_attention(q, k, v).squeeze(1)  # (B, HW, C)
+        h = self.proj(h).transpose(1, 2).reshape(B, C, H, W)  # (B, C, H, W)
         return x + h
 
 
@@ -74,7 +80,7 @@ class Dropout(nn.Module):
             return x
         if x.device.type != "cpu":
             return F.dropout(x, self.p, training=True)
-        keep = torch.rand_like(x).ge_(self.p).mul_(1.0 / (1.0 - self.p))      # 0 or 1/(1-p)
+        keep = torch.rand_like(x).ge_(self.p).mul_(1.0 / (1.0 - self.p))  # 0 or 1/(1-p)
         return x * keep
 
     def extra_repr(self) -> str:
@@ -92,8 +98,17 @@ class ResBlock(nn.Module):
     paper does at 16x16 ("if h.shape[1] in attn_resolutions").
     """
 
-    def __init__(self, in_ch: int, out_ch: int, *, emb_dim: int, dropout: float, groups: int, eps: float,
-                 attn: bool = False):
+    def __init__(
+        self,
+        in_ch: int,
+        out_ch: int,
+        *,
+        emb_dim: int,
+        dropout: float,
+        groups: int,
+        eps: float,
+        attn: bool = False,
+    ):
         super().__init__()
         self.norm1 = nn.GroupNorm(groups, in_ch, eps=eps)
         self.conv1 = nn.Conv2d(in_ch, out_ch, 3, padding=1)
@@ -107,9 +122,9 @@ class ResBlock(nn.Module):
     def forward(self, x: Tensor, emb: Tensor) -> Tensor:
         # In-place adds into fresh conv outputs (a conv's backward does not need its output):
         # fewer activation-sized allocations, the same values.
-        h = self.conv1(F.silu(self.norm1(x)))                                     # (B, out, H, W)
-        h += self.temb_proj(F.silu(emb))[:, :, None, None]                        # + (B, out, 1, 1)
-        h = self.conv2(self.dropout(F.silu(self.norm2(h))))                       # (B, out, H, W)
+        h = self.conv1(F.silu(self.norm1(x)))  # (B, out, H, W)
+        h += self.temb_proj(F.silu(emb))[:, :, None, None]  # + (B, out, 1, 1)
+        h = self.conv2(self.dropout(F.silu(self.norm2(h))))  # (B, out, H, W)
         h += self.skip(x)
         return h if self.attn is None else self.attn(h)
 
@@ -130,10 +145,9 @@ class Downsample(nn.Module):
 # (taps 0, 1 | 2). A stride-2 transposed conv with padding 1 feeds output row 2i + p from input
 # row i - 1 through tap r = 3 (p = 0), row i through r = 1 (p = 0) or r = 2 (p = 1), and row i + 1
 # through r = 0 (p = 1). _TAPS[r, k] = 1 where 3x3 tap k lands on tap r.
-_TAPS = torch.tensor([[0.0, 0.0, 1.0],
-                      [0.0, 1.0, 1.0],
-                      [1.0, 1.0, 0.0],
-                      [1.0, 0.0, 0.0]])
+_TAPS = torch.tensor(
+    [[0.0, 0.0, 1.0], [0.0, 1.0, 1.0], [1.0, 1.0, 0.0], [1.0, 0.0, 0.0]]
+)
 
 
 class Upsample(nn.Module):
@@ -150,8 +164,12 @@ class Upsample(nn.Module):
 
     def forward(self, x: Tensor, emb: Optional[Tensor] = None) -> Tensor:
         taps = _TAPS.to(self.conv.weight)
-        k = torch.einsum("rk,sl,oikl->iors", taps, taps, self.conv.weight)       # (I, O, 4, 4)
-        return F.conv_transpose2d(x, k, self.conv.bias, stride=2, padding=1)     # (B, O, 2H, 2W)
+        k = torch.einsum(
+            "rk,sl,oikl->iors", taps, taps, self.conv.weight
+        )  # (I, O, 4, 4)
+        return F.conv_transpose2d(
+            x, k, self.conv.bias, stride=2, padding=1
+        )  # (B, O, 2H, 2W)
 
 
 @dataclass(frozen=True)
@@ -167,9 +185,11 @@ class UNetConfig:
     attn_resolutions: tuple[int, ...] = (16,)
     dropout: float = 0.1
     resolution: int = 32
-    num_classes: Optional[int] = None     # class-conditional if set; label num_classes = "no label"
-    groups: int = 32                      # GroupNorm groups
-    eps: float = 1e-6                     # GroupNorm epsilon (TF's group_norm default)
+    num_classes: Optional[int] = (
+        None  # class-conditional if set; label num_classes = "no label"
+    )
+    groups: int = 32  # GroupNorm groups
+    eps: float = 1e-6  # GroupNorm epsilon (TF's group_norm default)
 
 
 PRESETS: dict[str, UNetConfig] = {
@@ -178,25 +198,49 @@ PRESETS: dict[str, UNetConfig] = {
     # Appendix B, 256x256 models (CelebA-HQ, LSUN): 114M parameters.
     "celebahq256": UNetConfig(ch_mult=(1, 1, 2, 2, 4, 4), dropout=0.0, resolution=256),
     # Small CPU models. digits8: sklearn's 8x8 digits, levels 8 -> 4, attention at 4x4.
-    "digits8": UNetConfig(in_channels=1, out_channels=1, ch=32, ch_mult=(1, 2), num_res_blocks=1,
-                          attn_resolutions=(4,), dropout=0.0, resolution=8, groups=8),
+    "digits8": UNetConfig(
+        in_channels=1,
+        out_channels=1,
+        ch=32,
+        ch_mult=(1, 2),
+        num_res_blocks=1,
+        attn_resolutions=(4,),
+        dropout=0.0,
+        resolution=8,
+        groups=8,
+    ),
     # mnist28: three levels 28 -> 14 -> 7 (no padding: a third downsample of 7 would not
     # invert under x2 upsampling), attention at 7x7.
-    "mnist28": UNetConfig(in_channels=1, out_channels=1, ch=32, ch_mult=(1, 2, 2), num_res_blocks=2,
-                          attn_resolutions=(7,), dropout=0.1, resolution=28, groups=8),
+    "mnist28": UNetConfig(
+        in_channels=1,
+        out_channels=1,
+        ch=32,
+        ch_mult=(1, 2, 2),
+        num_res_blocks=2,
+        attn_resolutions=(7,),
+        dropout=0.1,
+        resolution=28,
+        groups=8,
+    ),
 }
 
 
 def _check_config(c: UNetConfig) -> None:
     levels = len(c.ch_mult)
     if levels < 1 or min(c.ch_mult) < 1:
-        raise ValueError(f"ch_mult must be a non-empty tuple of positive ints, got {c.ch_mult}")
+        raise ValueError(
+            f"ch_mult must be a non-empty tuple of positive ints, got {c.ch_mult}"
+        )
     if c.resolution % 2 ** (levels - 1) != 0:
-        raise ValueError(f"resolution must be divisible by 2^(len(ch_mult) - 1) = {2 ** (levels - 1)}, "
-                         f"got {c.resolution}")
+        raise ValueError(
+            f"resolution must be divisible by 2^(len(ch_mult) - 1) = {2 ** (levels - 1)}, "
+            f"got {c.resolution}"
+        )
     for m in c.ch_mult:
         if (c.ch * m) % c.groups != 0:
-            raise ValueError(f"groups={c.groups} must divide every level's channels ch * ch_mult = {c.ch * m}")
+            raise ValueError(
+                f"groups={c.groups} must divide every level's channels ch * ch_mult = {c.ch * m}"
+            )
     if c.ch % 2 != 0:
         raise ValueError(f"ch must be even (sinusoidal embedding width), got {c.ch}")
     if c.num_classes is not None and c.num_classes < 1:
@@ -227,8 +271,14 @@ class UNet(nn.Module):
         emb_dim = 4 * c.ch
         block = dict(emb_dim=emb_dim, dropout=c.dropout, groups=c.groups, eps=c.eps)
 
-        self.time_embed = nn.Sequential(nn.Linear(c.ch, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
-        self.label_embed = nn.Embedding(c.num_classes + 1, emb_dim) if c.num_classes is not None else None
+        self.time_embed = nn.Sequential(
+            nn.Linear(c.ch, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim)
+        )
+        self.label_embed = (
+            nn.Embedding(c.num_classes + 1, emb_dim)
+            if c.num_classes is not None
+            else None
+        )
         self.conv_in = nn.Conv2d(c.in_channels, c.ch, 3, padding=1)
 
         # Down path: every module's output is stored as a skip connection (hs in the TF code).
@@ -236,7 +286,11 @@ class UNet(nn.Module):
         ch_in, res = c.ch, c.resolution
         for level, mult in enumerate(c.ch_mult):
             for _ in range(c.num_res_blocks):
-                self.down.append(ResBlock(ch_in, c.ch * mult, attn=res in c.attn_resolutions, **block))
+                self.down.append(
+                    ResBlock(
+                        ch_in, c.ch * mult, attn=res in c.attn_resolutions, **block
+                    )
+                )
                 ch_in = c.ch * mult
                 skip_chs.append(ch_in)
             if level != len(c.ch_mult) - 1:
@@ -244,13 +298,25 @@ class UNet(nn.Module):
                 skip_chs.append(ch_in)
                 res //= 2
 
-        self.mid = nn.ModuleList([ResBlock(ch_in, ch_in, attn=True, **block), ResBlock(ch_in, ch_in, **block)])
+        self.mid = nn.ModuleList(
+            [
+                ResBlock(ch_in, ch_in, attn=True, **block),
+                ResBlock(ch_in, ch_in, **block),
+            ]
+        )
 
         # Up path: num_res_blocks + 1 blocks per level, each eating one skip connection.
         self.up = nn.ModuleList()
         for level, mult in reversed(list(enumerate(c.ch_mult))):
             for _ in range(c.num_res_blocks + 1):
-                self.up.append(ResBlock(ch_in + skip_chs.pop(), c.ch * mult, attn=res in c.attn_resolutions, **block))
+                self.up.append(
+                    ResBlock(
+                        ch_in + skip_chs.pop(),
+                        c.ch * mult,
+                        attn=res in c.attn_resolutions,
+                        **block,
+                    )
+                )
                 ch_in = c.ch * mult
             if level != 0:
                 self.up.append(Upsample(ch_in))
@@ -269,7 +335,13 @@ class UNet(nn.Module):
                 nn.init.xavier_uniform_(m.weight)
                 nn.init.zeros_(m.bias)
         for m in self.modules():
-            zero = m.conv2 if isinstance(m, ResBlock) else m.proj if isinstance(m, AttnBlock) else None
+            zero = (
+                m.conv2
+                if isinstance(m, ResBlock)
+                else m.proj
+                if isinstance(m, AttnBlock)
+                else None
+            )
             if zero is not None:
                 nn.init.zeros_(zero.weight)
                 nn.init.zeros_(zero.bias)
@@ -286,13 +358,17 @@ class UNet(nn.Module):
     def forward(self, x_t: Tensor, t: Tensor, y: Optional[Tensor] = None) -> Tensor:
         if not _is_compiling():
             self._check_inputs(x_t, t, y)
-        emb = self.time_embed(timestep_embedding(t - 1, self.config.ch))          # (B, 4ch), embeds t - 1
+        emb = self.time_embed(
+            timestep_embedding(t - 1, self.config.ch)
+        )  # (B, 4ch), embeds t - 1
         if self.label_embed is not None:
             if y is None:
-                y = torch.full_like(t, self.config.num_classes, dtype=torch.long)  # "no label"
-            emb = emb + self.label_embed(y)                                       # (B, 4ch)
+                y = torch.full_like(
+                    t, self.config.num_classes, dtype=torch.long
+                )  # "no label"
+            emb = emb + self.label_embed(y)  # (B, 4ch)
 
-        hs = [self.conv_in(x_t)]                                                  # (B, ch, H, W)
+        hs = [self.conv_in(x_t)]  # (B, ch, H, W)
         for layer in self.down:
             hs.append(layer(hs[-1], emb))
         h = hs[-1]
@@ -300,44 +376,61 @@ class UNet(nn.Module):
             h = layer(h, emb)
         for layer in self.up:
             if isinstance(layer, ResBlock):
-                h = torch.cat([h, hs.pop()], dim=1)                               # (B, C + C_skip, H, W)
+                h = torch.cat([h, hs.pop()], dim=1)  # (B, C + C_skip, H, W)
             h = layer(h, emb)
-        return self.conv_out(F.silu(self.norm_out(h)))                            # (B, out_channels, H, W)
+        return self.conv_out(F.silu(self.norm_out(h)))  # (B, out_channels, H, W)
 
     def _check_inputs(self, x_t: Tensor, t: Tensor, y: Optional[Tensor]) -> None:
         c, div = self.config, 2 ** (len(self.config.ch_mult) - 1)
         if x_t.ndim != 4 or x_t.shape[1] != c.in_channels:
-            raise ValueError(f"x_t must have shape (B, {c.in_channels}, H, W), got {tuple(x_t.shape)}")
+            raise ValueError(
+                f"x_t must have shape (B, {c.in_channels}, H, W), got {tuple(x_t.shape)}"
+            )
         if x_t.shape[2] % div or x_t.shape[3] % div:
-            raise ValueError(f"x_t: height and width must be divisible by {div}, got {tuple(x_t.shape[2:])}")
+            raise ValueError(
+                f"x_t: height and width must be divisible by {div}, got {tuple(x_t.shape[2:])}"
+            )
         _check_t_and_y(t, y, x_t.shape[0], c.num_classes)
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
 
-def _check_index(name: str, v: Tensor, batch: int, *, low: int, high: Optional[int], integer: bool) -> None:
+def _check_index(
+    name: str, v: Tensor, batch: int, *, low: int, high: Optional[int], integer: bool
+) -> None:
     """ValueError naming `name` unless v is a (batch,) tensor with low <= v (<= high)."""
     allowed = f"{low} <= {name}" + (f" <= {high}" if high is not None else "")
     if not isinstance(v, Tensor) or v.shape != (batch,):
         shape = tuple(v.shape) if isinstance(v, Tensor) else type(v).__name__
-        raise ValueError(f"{name} must be a tensor of shape ({batch},) with {allowed}, got {shape}")
+        raise ValueError(
+            f"{name} must be a tensor of shape ({batch},) with {allowed}, got {shape}"
+        )
     if v.is_floating_point() and integer or v.dtype == torch.bool or v.is_complex():
         raise ValueError(f"{name} must be an integer tensor, got {v.dtype}")
     if bool((v < low).any()) or (high is not None and bool((v > high).any())):
-        raise ValueError(f"{name} out of range: need {allowed}, got min {v.min().item()}, max {v.max().item()}")
+        raise ValueError(
+            f"{name} out of range: need {allowed}, got min {v.min().item()}, max {v.max().item()}"
+        )
 
 
-def _check_t_and_y(t: Tensor, y: Optional[Tensor], batch: int, num_classes: Optional[int]) -> None:
+def _check_t_and_y(
+    t: Tensor, y: Optional[Tensor], batch: int, num_classes: Optional[int]
+) -> None:
     """The checks every denoiser makes: t (batch,) >= 1; y None, or (batch,) labels in 0..num_classes."""
     _check_index("t", t, batch, low=1, high=None, integer=False)
     if y is not None:
         if num_classes is None:
-            raise ValueError("y must be None: this model is unconditional (num_classes is None)")
+            raise ValueError(
+                "y must be None: this model is unconditional (num_classes is None)"
+            )
         _check_index("y", y, batch, low=0, high=num_classes, integer=True)
 
 
 def _is_compiling() -> bool:
     compiler = getattr(torch, "compiler", None)
-    return bool(compiler is not None and hasattr(compiler, "is_compiling") and compiler.is_compiling())
-
+    return bool(
+        compiler is not None
+        and hasattr(compiler, "is_compiling")
+        and compiler.is_compiling()
+    )

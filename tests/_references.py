@@ -25,12 +25,12 @@ def x0_star(means, stds, weights, x, lam):
     """E[x_0 | x_lambda = x] for sum_k w_k N(mu_k, diag(s_k^2)); x: (N, D) numpy float64."""
     a2 = 1 / (1 + math.exp(-2 * lam))
     a, sig2 = math.sqrt(a2), 1 - a2
-    var = a2 * stds**2 + sig2                                       # (K, D)
-    diff = x[:, None, :] - a * means[None]                          # (N, K, D)
+    var = a2 * stds**2 + sig2  # (K, D)
+    diff = x[:, None, :] - a * means[None]  # (N, K, D)
     logp = np.log(weights) - 0.5 * (diff**2 / var + np.log(var)).sum(-1)  # (N, K)
     r = np.exp(logp - logp.max(1, keepdims=True))
     r /= r.sum(1, keepdims=True)
-    post = means[None] + a * stds[None] ** 2 / var[None] * diff     # E[x_0 | x, k]
+    post = means[None] + a * stds[None] ** 2 / var[None] * diff  # E[x_0 | x, k]
     return (r[..., None] * post).sum(1)
 
 
@@ -47,6 +47,7 @@ def pf_ode_reference(gm, lam_T, lam_1, x_T, rtol=1e-11):
     sol = solve_ivp(f, (lam_T, lam_1), x.ravel(), method="DOP853", rtol=rtol, atol=rtol)
     x_1 = sol.y[:, -1].reshape(x.shape)
     import torch
+
     return torch.from_numpy(x0_star(means, stds, weights, x_1, lam_1)).reshape(shape)
 
 
@@ -54,8 +55,12 @@ def toy_mixture():
     """The 2-D test mixture: three round components, data roughly in [-1.5, 1.5]^2."""
     from ddpm_lite import GaussianMixture
     import torch
-    return GaussianMixture(torch.tensor([[-1.0, -0.5], [1.0, 0.0], [0.0, 1.0]]),
-                           torch.tensor([0.3, 0.4, 0.35]), torch.tensor([0.3, 0.4, 0.3]))
+
+    return GaussianMixture(
+        torch.tensor([[-1.0, -0.5], [1.0, 0.0], [0.0, 1.0]]),
+        torch.tensor([0.3, 0.4, 0.35]),
+        torch.tensor([0.3, 0.4, 0.3]),
+    )
 
 
 def order_fit(steps, errors):
@@ -70,15 +75,29 @@ def diffusers_ddim(eps_theta, s, x_T, steps, *, spacing="leading", float64=False
     """
     import torch
     from diffusers import DDIMScheduler
-    sched = DDIMScheduler(num_train_timesteps=s.T, beta_start=1e-4, beta_end=0.02, beta_schedule="linear",
-                          clip_sample=False, set_alpha_to_one=True, timestep_spacing=spacing)
+
+    sched = DDIMScheduler(
+        num_train_timesteps=s.T,
+        beta_start=1e-4,
+        beta_end=0.02,
+        beta_schedule="linear",
+        clip_sample=False,
+        set_alpha_to_one=True,
+        timestep_spacing=spacing,
+    )
     if float64:
-        sched.betas, sched.alphas, sched.alphas_cumprod = s.beta[1:], s.alpha[1:], s.alpha_bar[1:]
+        sched.betas, sched.alphas, sched.alphas_cumprod = (
+            s.beta[1:],
+            s.alpha[1:],
+            s.alpha_bar[1:],
+        )
         sched.final_alpha_cumprod = torch.tensor(1.0, dtype=torch.float64)
     sched.set_timesteps(steps)
     x = x_T
     for i in sched.timesteps.tolist():
-        t = torch.full((x.shape[0],), i + 1, dtype=torch.int64)        # paper t = diffusers' i + 1
+        t = torch.full(
+            (x.shape[0],), i + 1, dtype=torch.int64
+        )  # paper t = diffusers' i + 1
         x = sched.step(eps_theta(x, t), i, x).prev_sample
     return x
 
@@ -91,15 +110,27 @@ def diffusers_dpm_solver(eps_theta, s, x_T, steps, *, order=2, float64=False):
     """
     import torch
     from diffusers import DPMSolverMultistepScheduler
-    sched = DPMSolverMultistepScheduler(num_train_timesteps=s.T, beta_start=1e-4, beta_end=0.02,
-                                        beta_schedule="linear", algorithm_type="dpmsolver++",
-                                        solver_order=order)
+
+    sched = DPMSolverMultistepScheduler(
+        num_train_timesteps=s.T,
+        beta_start=1e-4,
+        beta_end=0.02,
+        beta_schedule="linear",
+        algorithm_type="dpmsolver++",
+        solver_order=order,
+    )
     if float64:
-        sched.betas, sched.alphas, sched.alphas_cumprod = s.beta[1:], s.alpha[1:], s.alpha_bar[1:]
+        sched.betas, sched.alphas, sched.alphas_cumprod = (
+            s.beta[1:],
+            s.alpha[1:],
+            s.alpha_bar[1:],
+        )
     sched.set_timesteps(steps)
     if float64:
         ab = s.alpha_bar[sched.timesteps + 1]
-        sched.sigmas = torch.cat([((1 - ab) / ab).sqrt(), torch.zeros(1, dtype=torch.float64)])
+        sched.sigmas = torch.cat(
+            [((1 - ab) / ab).sqrt(), torch.zeros(1, dtype=torch.float64)]
+        )
     x = x_T
     for i in sched.timesteps.tolist():
         t = torch.full((x.shape[0],), i + 1, dtype=torch.int64)

@@ -8,7 +8,9 @@ import time
 
 from ddpm_lite.cli import main
 
-train_module = importlib.import_module("ddpm_lite.train")   # the module; ddpm_lite.train is the function
+train_module = importlib.import_module(
+    "ddpm_lite.train"
+)  # the module; ddpm_lite.train is the function
 
 pause = float(sys.argv[1])
 _step = train_module._train_step

@@ -4,7 +4,12 @@ import pytest
 import torch
 
 import ddpm_lite
-from ddpm_lite.autoencoder import Autoencoder, latent_scale, reconstruction_mse, train_autoencoder
+from ddpm_lite.autoencoder import (
+    Autoencoder,
+    latent_scale,
+    reconstruction_mse,
+    train_autoencoder,
+)
 
 
 def test_shapes_and_range():
@@ -16,7 +21,9 @@ def test_shapes_and_range():
     assert x_hat.shape == x.shape and x_hat.abs().max() <= 1
     assert torch.equal(ae(x), ae.decode(ae.encode(x)))
     with torch.no_grad():
-        assert reconstruction_mse(ae, x) == pytest.approx(float((ae(x) - x).pow(2).mean()))
+        assert reconstruction_mse(ae, x) == pytest.approx(
+            float((ae(x) - x).pow(2).mean())
+        )
 
 
 def test_latent_scale_gives_unit_variance():
@@ -47,6 +54,6 @@ def test_training_reconstructs_digits_far_better_than_their_mean():
     ae = Autoencoder(latent_dim=8, hidden=64)
     before = reconstruction_mse(ae, x)
     losses = train_autoencoder(ae, x, steps=300, batch_size=64, lr=3e-3)
-    baseline = float((x - x.mean(0)).pow(2).mean())                   # predict the mean digit
+    baseline = float((x - x.mean(0)).pow(2).mean())  # predict the mean digit
     assert len(losses) == 300
     assert reconstruction_mse(ae, x) < 0.5 * baseline < before

@@ -20,18 +20,32 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
-PAGES = ["book/intro.html", "book/notation.html", "book/errata.html", "notebooks/00_getting_started.html",
-         "notebooks/01_forward_process.html", "notebooks/02_posterior.html",
-         "notebooks/03_variational_bound.html", "notebooks/04_predicting_noise.html",
-         "notebooks/05_unet.html", "notebooks/06_training_sampling.html",
-         "notebooks/07_what_the_model_learned.html", "notebooks/09_scores_langevin.html",
-         "notebooks/10_sde_ode.html", "notebooks/08_ddim.html", "notebooks/11_fast_solvers.html",
-         "notebooks/12_guidance.html", "notebooks/13_beyond.html"]
+PAGES = [
+    "book/intro.html",
+    "book/notation.html",
+    "book/errata.html",
+    "notebooks/00_getting_started.html",
+    "notebooks/01_forward_process.html",
+    "notebooks/02_posterior.html",
+    "notebooks/03_variational_bound.html",
+    "notebooks/04_predicting_noise.html",
+    "notebooks/05_unet.html",
+    "notebooks/06_training_sampling.html",
+    "notebooks/07_what_the_model_learned.html",
+    "notebooks/09_scores_langevin.html",
+    "notebooks/10_sde_ode.html",
+    "notebooks/08_ddim.html",
+    "notebooks/11_fast_solvers.html",
+    "notebooks/12_guidance.html",
+    "notebooks/13_beyond.html",
+]
 LESSON = "notebooks/00_getting_started.html"
 
 
 def repository_url() -> str:
-    match = re.search(r"^repository:\s*\n\s+url:\s*(\S+)", (ROOT / "_config.yml").read_text(), re.M)
+    match = re.search(
+        r"^repository:\s*\n\s+url:\s*(\S+)", (ROOT / "_config.yml").read_text(), re.M
+    )
     assert match, "_config.yml must set repository.url"
     return match.group(1)
 
@@ -40,7 +54,9 @@ def repository_url() -> str:
 def book() -> Path:
     if not (HTML / "index.html").exists():
         jb = Path(sys.executable).with_name("jupyter-book")
-        subprocess.run([str(jb), "build", str(ROOT), "-W", "--keep-going", "-q"], check=True)
+        subprocess.run(
+            [str(jb), "build", str(ROOT), "-W", "--keep-going", "-q"], check=True
+        )
     return HTML
 
 
@@ -57,12 +73,21 @@ def browser(tmp_path_factory):
 
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
-    for flag in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-                 "--allow-file-access-from-files", "--window-size=1200,1600",
-                 # Any host name fails to resolve: a page that needs the network cannot get it.
-                 "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost",
-                 f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"]:
+    for flag in [
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-quic",
+        "--allow-file-access-from-files",
+        "--window-size=1200,1600",
+        # Any host name fails to resolve: a page that needs the network cannot get it.
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+    ]:
         options.add_argument(flag)
     session = webdriver.Chrome(service=Service(driver), options=options)
     session.set_script_timeout(30)
@@ -78,7 +103,8 @@ def open_page(browser, book: Path, page: str) -> dict:
         "if (![...document.scripts].some(s => s.src.includes('mathjax'))) { done(false); return; }"
         "const wait = () => (window.MathJax && MathJax.startup && MathJax.startup.promise)"
         "  ? MathJax.startup.promise.then(() => done(true)) : setTimeout(wait, 50);"
-        "wait();")
+        "wait();"
+    )
     shots = book.parent / "screenshots"
     shots.mkdir(exist_ok=True)
     browser.save_screenshot(str(shots / (page.replace("/", "_") + ".png")))
@@ -99,11 +125,17 @@ def open_page(browser, book: Path, page: str) -> dict:
 @pytest.mark.parametrize("page", PAGES)
 def test_page_typesets_math_offline(browser, book, page):
     seen = open_page(browser, book, page)
-    assert seen["mathjax"] and all(src.startswith("file://") for src in seen["mathjax"]), seen["mathjax"]
+    assert seen["mathjax"] and all(
+        src.startswith("file://") for src in seen["mathjax"]
+    ), seen["mathjax"]
     assert seen["typeset"] >= 5, f"only {seen['typeset']} typeset formulas on {page}"
-    assert "$$" not in seen["text"] and "\\frac" not in seen["text"], f"raw TeX left on {page}"
+    assert "$$" not in seen["text"] and "\\frac" not in seen["text"], (
+        f"raw TeX left on {page}"
+    )
     assert not seen["broken"], f"images that did not load on {page}: {seen['broken']}"
-    remote = [r for r in seen["requests"] if not r.startswith(("file://", "data:", "blob:"))]
+    remote = [
+        r for r in seen["requests"] if not r.startswith(("file://", "data:", "blob:"))
+    ]
     assert not remote, f"{page} asked the network for {remote}"
 
 
@@ -111,7 +143,9 @@ def test_page_typesets_math_offline(browser, book, page):
 def test_page_without_math_loads_offline(browser, book, page):
     seen = open_page(browser, book, page)
     assert len(seen["text"]) > 500 and not seen["broken"], page
-    remote = [r for r in seen["requests"] if not r.startswith(("file://", "data:", "blob:"))]
+    remote = [
+        r for r in seen["requests"] if not r.startswith(("file://", "data:", "blob:"))
+    ]
     assert not remote, f"{page} asked the network for {remote}"
 
 
@@ -119,13 +153,24 @@ def test_lesson_page_has_images_and_colab_link(browser, book):
     seen = open_page(browser, book, LESSON)
     assert seen["images"] >= 1 and not seen["broken"]
     repo = repository_url().removeprefix("https://github.com/")
-    colab = [link for link in seen["links"] if link.startswith("https://colab.research.google.com/")]
-    assert any(f"github/{repo}/blob/main/{LESSON.replace('.html', '.ipynb')}" in link for link in colab), colab
+    colab = [
+        link
+        for link in seen["links"]
+        if link.startswith("https://colab.research.google.com/")
+    ]
+    assert any(
+        f"github/{repo}/blob/main/{LESSON.replace('.html', '.ipynb')}" in link
+        for link in colab
+    ), colab
 
 
 def test_no_page_loads_mathjax_from_a_cdn(book):
     pages = list(book.rglob("*.html"))
     assert len(pages) >= 4
     cdn = re.compile(r"""<script[^>]+src=["']https?://[^"']*mathjax""", re.I)
-    offenders = [str(p.relative_to(book)) for p in pages if cdn.search(p.read_text(encoding="utf-8"))]
+    offenders = [
+        str(p.relative_to(book))
+        for p in pages
+        if cdn.search(p.read_text(encoding="utf-8"))
+    ]
     assert not offenders, f"pages loading MathJax from the network: {offenders}"

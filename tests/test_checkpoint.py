@@ -9,13 +9,22 @@ import pytest
 import torch
 
 from ddpm_lite import checkpoint
-from ddpm_lite.checkpoint import atomic_write_bytes, latest_checkpoint, load_checkpoint, load_model, save_checkpoint
+from ddpm_lite.checkpoint import (
+    atomic_write_bytes,
+    latest_checkpoint,
+    load_checkpoint,
+    load_model,
+    save_checkpoint,
+)
 from ddpm_lite.mlp import MLPDenoiser
 
 
 def _trained_pair(seed: int = 0):
     torch.manual_seed(seed)
-    model, ema = MLPDenoiser(hidden=16, depth=1, time_dim=8), MLPDenoiser(hidden=16, depth=1, time_dim=8)
+    model, ema = (
+        MLPDenoiser(hidden=16, depth=1, time_dim=8),
+        MLPDenoiser(hidden=16, depth=1, time_dim=8),
+    )
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     model(torch.randn(4, 2), torch.tensor([1, 2, 3, 4])).square().mean().backward()
     opt.step()
@@ -24,8 +33,10 @@ def _trained_pair(seed: int = 0):
 
 def test_round_trip_is_exact(tmp_path):
     model, ema, opt = _trained_pair()
-    path = save_checkpoint(tmp_path, step=7, model=model, ema=ema, optimizer=opt, config={"T": 50})
-    ck = load_checkpoint(tmp_path)                      # a directory means its newest checkpoint
+    path = save_checkpoint(
+        tmp_path, step=7, model=model, ema=ema, optimizer=opt, config={"T": 50}
+    )
+    ck = load_checkpoint(tmp_path)  # a directory means its newest checkpoint
     assert ck.path == path and ck.meta["step"] == 7 and ck.meta["config"] == {"T": 50}
     for k, v in model.state_dict().items():
         assert torch.equal(ck.state("model")[k], v)
@@ -35,7 +46,9 @@ def test_round_trip_is_exact(tmp_path):
         a, b = opt.state[p], fresh_opt.state[q]
         assert all(torch.equal(a[k], b[k]) for k in ("step", "exp_avg", "exp_avg_sq"))
     rebuilt = load_model(path, ema=False)
-    assert all(torch.equal(a, b) for a, b in zip(rebuilt.parameters(), model.parameters()))
+    assert all(
+        torch.equal(a, b) for a, b in zip(rebuilt.parameters(), model.parameters())
+    )
 
 
 _CRASH = """
@@ -61,11 +74,21 @@ checkpoint.save_checkpoint(sys.argv[1], step=20, model=model, ema=model)
 def test_crash_while_writing_leaves_the_previous_checkpoint(tmp_path):
     """A process that dies (os._exit, no cleanup) between writing the temp file and the rename."""
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    done = subprocess.run([sys.executable, "-c", _CRASH, str(tmp_path)], env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", _CRASH, str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 3 and "saved 10" in done.stdout, done.stderr
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert [n for n in names if not n.startswith(".")] == ["ckpt-000010.json", "ckpt-000010.safetensors"]
-    assert any(n.startswith(".ckpt-000020.safetensors.") for n in names)     # the orphaned temp file
+    assert [n for n in names if not n.startswith(".")] == [
+        "ckpt-000010.json",
+        "ckpt-000010.safetensors",
+    ]
+    assert any(
+        n.startswith(".ckpt-000020.safetensors.") for n in names
+    )  # the orphaned temp file
     ck = load_checkpoint(tmp_path)
     assert ck.meta["step"] == 10
     torch.manual_seed(0)
@@ -73,7 +96,9 @@ def test_crash_while_writing_leaves_the_previous_checkpoint(tmp_path):
     assert torch.equal(ck.state("model")["out.weight"], fresh.out.weight)
 
 
-def test_failed_write_cleans_up_and_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+def test_failed_write_cleans_up_and_keeps_the_previous_checkpoint(
+    tmp_path, monkeypatch
+):
     model, ema, opt = _trained_pair()
     save_checkpoint(tmp_path, step=10, model=model, ema=ema, optimizer=opt)
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
@@ -85,11 +110,15 @@ def test_failed_write_cleans_up_and_keeps_the_previous_checkpoint(tmp_path, monk
     with pytest.raises(OSError, match="simulated"):
         save_checkpoint(tmp_path, step=20, model=model, ema=ema, optimizer=opt)
     monkeypatch.undo()
-    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before   # nothing new, nothing partial
+    assert {
+        p.name: p.read_bytes() for p in tmp_path.iterdir()
+    } == before  # nothing new, nothing partial
     assert load_checkpoint(tmp_path).meta["step"] == 10
 
 
-def test_crash_between_tensors_and_sidecar_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+def test_crash_between_tensors_and_sidecar_keeps_the_previous_checkpoint(
+    tmp_path, monkeypatch
+):
     model, ema, opt = _trained_pair()
     save_checkpoint(tmp_path, step=10, model=model, ema=ema, optimizer=opt)
     real = checkpoint.atomic_write_bytes
@@ -102,7 +131,9 @@ def test_crash_between_tensors_and_sidecar_keeps_the_previous_checkpoint(tmp_pat
     monkeypatch.setattr(checkpoint, "atomic_write_bytes", crash_on_json)
     with pytest.raises(OSError):
         save_checkpoint(tmp_path, step=20, model=model, ema=ema, optimizer=opt)
-    assert (tmp_path / "ckpt-000020.safetensors").exists()         # orphan tensors, no commit record
+    assert (
+        tmp_path / "ckpt-000020.safetensors"
+    ).exists()  # orphan tensors, no commit record
     assert latest_checkpoint(tmp_path).name == "ckpt-000010.json"
     assert load_checkpoint(tmp_path).meta["step"] == 10
 
@@ -110,10 +141,14 @@ def test_crash_between_tensors_and_sidecar_keeps_the_previous_checkpoint(tmp_pat
 def test_atomic_write_replaces_whole_file_or_nothing(tmp_path, monkeypatch):
     target = tmp_path / "f.bin"
     atomic_write_bytes(target, b"old")
-    monkeypatch.setattr(checkpoint.os, "fsync", lambda fd: (_ for _ in ()).throw(OSError("disk gone")))
+    monkeypatch.setattr(
+        checkpoint.os, "fsync", lambda fd: (_ for _ in ()).throw(OSError("disk gone"))
+    )
     with pytest.raises(OSError):
         atomic_write_bytes(target, b"new contents")
-    assert target.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["f.bin"]
+    assert target.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == [
+        "f.bin"
+    ]
 
 
 def test_torn_or_tampered_tensors_are_refused(tmp_path):
@@ -121,7 +156,7 @@ def test_torn_or_tampered_tensors_are_refused(tmp_path):
     path = save_checkpoint(tmp_path, step=1, model=model, ema=ema, optimizer=opt)
     weights = path.with_suffix(".safetensors")
     blob = bytearray(weights.read_bytes())
-    blob[-3] ^= 0xFF                                    # one flipped byte inside the tensor data
+    blob[-3] ^= 0xFF  # one flipped byte inside the tensor data
     weights.write_bytes(bytes(blob))
     with pytest.raises(ValueError, match="digest"):
         load_checkpoint(path)
@@ -164,6 +199,12 @@ def test_plain_pt_state_dict_loads_and_missing_file_is_a_value_error(tmp_path):
 def test_prune_keeps_the_newest(tmp_path):
     model, ema, opt = _trained_pair()
     for step in (1, 2, 3):
-        save_checkpoint(tmp_path, step=step, model=model, ema=ema, optimizer=opt, keep=2)
+        save_checkpoint(
+            tmp_path, step=step, model=model, ema=ema, optimizer=opt, keep=2
+        )
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "ckpt-000002.json", "ckpt-000002.safetensors", "ckpt-000003.json", "ckpt-000003.safetensors"]
+        "ckpt-000002.json",
+        "ckpt-000002.safetensors",
+        "ckpt-000003.json",
+        "ckpt-000003.safetensors",
+    ]

@@ -16,9 +16,10 @@ GM = toy_mixture()
 MODEL = GM.eps_model(S)
 
 
-
 def _x_T(n, seed=0):
-    return torch.randn(n, 2, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    return torch.randn(
+        n, 2, generator=torch.Generator().manual_seed(seed), dtype=torch.float64
+    )
 
 
 def _rmse(a, b):
@@ -28,7 +29,9 @@ def _rmse(a, b):
 def test_half_log_snr():
     lam = half_log_snr(S)
     assert lam[0] == float("inf") and bool((lam[1:-1] > lam[2:]).all())
-    torch.testing.assert_close(torch.sigmoid(2 * lam[1:]), S.alpha_bar[1:], rtol=1e-12, atol=0)
+    torch.testing.assert_close(
+        torch.sigmoid(2 * lam[1:]), S.alpha_bar[1:], rtol=1e-12, atol=0
+    )
 
 
 @pytest.mark.parametrize("spacing", ["diffusers", "logsnr", "uniform"])
@@ -39,14 +42,22 @@ def test_first_order_is_ddim_on_the_same_grid(spacing):
     ddim = sample_ddim(MODEL, S, x_T, timesteps=grid, progress=False)
     torch.testing.assert_close(ours, ddim, rtol=1e-10, atol=1e-10)
     # ... and the first step of order 2 is that same DDIM step
-    _, a = sample_dpm_solver(MODEL, S, x_T, timesteps=grid, progress=False, return_trajectory=True)
-    _, b = sample_ddim(MODEL, S, x_T, timesteps=grid, progress=False, return_trajectory=True)
+    _, a = sample_dpm_solver(
+        MODEL, S, x_T, timesteps=grid, progress=False, return_trajectory=True
+    )
+    _, b = sample_ddim(
+        MODEL, S, x_T, timesteps=grid, progress=False, return_trajectory=True
+    )
     torch.testing.assert_close(a["x_t"][1], b["x_t"][1], rtol=1e-10, atol=1e-10)
-    assert not torch.allclose(a["x_t"][2], b["x_t"][2], rtol=1e-6, atol=1e-6)   # then it differs
+    assert not torch.allclose(
+        a["x_t"][2], b["x_t"][2], rtol=1e-6, atol=1e-6
+    )  # then it differs
 
 
 def test_the_last_step_to_clean_data_is_the_last_data_prediction():
-    x, traj = sample_dpm_solver(MODEL, S, _x_T(16), steps=8, progress=False, return_trajectory=True)
+    x, traj = sample_dpm_solver(
+        MODEL, S, _x_T(16), steps=8, progress=False, return_trajectory=True
+    )
     assert traj["t"] == dpm_solver_timesteps(S, 8).tolist() and len(traj["x0_hat"]) == 8
     torch.testing.assert_close(x, traj["x0_hat"][-1], rtol=0, atol=0)
 
@@ -56,14 +67,22 @@ def test_dpm_solver_pp_2m_converges_to_the_ode_solution_at_second_order():
     lam = half_log_snr(S)
     ref = pf_ode_reference(GM, lam[T].item(), lam[1].item(), x_T)
     steps = [10, 20, 40, 80]
-    errors = [_rmse(sample_dpm_solver(MODEL, S, x_T, steps=n, spacing="logsnr", progress=False), ref)
-              for n in steps]
+    errors = [
+        _rmse(
+            sample_dpm_solver(MODEL, S, x_T, steps=n, spacing="logsnr", progress=False),
+            ref,
+        )
+        for n in steps
+    ]
     order = order_fit(steps, errors)
     assert 1.6 <= order <= 2.6, (order, errors)
     assert errors[-1] < 3e-3, errors
     # the default (diffusers') grid converges too, slower at first: its last model call is at
     # t = round(999 / steps) + 1, from where it jumps to clean data
-    e_default = [_rmse(sample_dpm_solver(MODEL, S, x_T, steps=n, progress=False), ref) for n in (20, 80)]
+    e_default = [
+        _rmse(sample_dpm_solver(MODEL, S, x_T, steps=n, progress=False), ref)
+        for n in (20, 80)
+    ]
     assert e_default[1] < e_default[0] / 8 and e_default[1] < 1e-2, e_default
 
 
@@ -77,18 +96,20 @@ def test_grids():
     g = dpm_solver_timesteps(S, 10, spacing="logsnr")
     assert g[0] == T and g[-1] == 1
     lam = half_log_snr(S)[g]
-    h = lam[1:] - lam[:-1]                                          # about equal steps in lambda
+    h = lam[1:] - lam[:-1]  # about equal steps in lambda
     assert float((h - h.mean()).abs().max()) < 0.1 * float(h.mean())
 
 
-needs_diffusers = pytest.mark.skipif(importlib.util.find_spec("diffusers") is None,
-                                     reason="diffusers not installed")
+needs_diffusers = pytest.mark.skipif(
+    importlib.util.find_spec("diffusers") is None, reason="diffusers not installed"
+)
 
 
 @needs_diffusers
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_default_grid_equals_diffusers_timesteps_plus_one():
     from diffusers import DPMSolverMultistepScheduler
+
     ref = DPMSolverMultistepScheduler(num_train_timesteps=T)
     # 26, 30, 46, 52: ties like 999 * 13 / 26 = 499.5, which float64 rounds below .5
     for n in list(range(1, 1000, 41)) + [26, 30, 46, 52, 998, 999]:
@@ -107,8 +128,12 @@ def test_a_whole_run_matches_diffusers_dpm_solver_multistep(steps, order):
     # diffusers rounds the running sample to float32 at every step: ~1e-7 relative
     torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6)
     # its own float32 tables: still 1e-5
-    torch.testing.assert_close(ours, diffusers_dpm_solver(MODEL, S, x_T, steps, order=order),
-                               rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(
+        ours,
+        diffusers_dpm_solver(MODEL, S, x_T, steps, order=order),
+        rtol=1e-4,
+        atol=1e-5,
+    )
 
 
 BAD = [
@@ -117,7 +142,10 @@ BAD = [
     (dict(steps=1001), "steps must be an integer in 1..T=1000"),
     (dict(spacing="karras"), "spacing must be one of"),
     (dict(timesteps=[5, 10]), "timesteps must be strictly descending"),
-    (dict(timesteps=[1001, 10]), "timesteps must be strictly descending integers in 1..T=1000"),
+    (
+        dict(timesteps=[1001, 10]),
+        "timesteps must be strictly descending integers in 1..T=1000",
+    ),
 ]
 
 

@@ -14,11 +14,15 @@ def _sigma(s, t, t_prev, eta):
 
 def test_08_sigma(capsys):
     assert check("08-sigma", _sigma)
-    assert not check("08-sigma", lambda s, t, t_prev, eta: _sigma(s, t, t_prev, eta) ** 2)
+    assert not check(
+        "08-sigma", lambda s, t, t_prev, eta: _sigma(s, t, t_prev, eta) ** 2
+    )
     assert "sigma^2" in capsys.readouterr().out
     assert not check("08-sigma", lambda s, t, t_prev, eta: eta * s.beta_tilde[t].sqrt())
     assert "consecutive" in capsys.readouterr().out
-    assert not check("08-sigma", lambda s, t, t_prev, eta: 1 / 0)   # a raising answer is a verdict
+    assert not check(
+        "08-sigma", lambda s, t, t_prev, eta: 1 / 0
+    )  # a raising answer is a verdict
     assert not check("08-sigma", 0.1)
 
 
@@ -28,7 +32,10 @@ def test_08_eta_max(capsys):
         return float(((1 - a_t) / (1 - a_t / a_s)).sqrt())
 
     assert check("08-eta-max", eta_max)
-    assert check("08-eta-max", lambda s, t, t_prev: torch.tensor(eta_max(s, t, t_prev), dtype=torch.float64))
+    assert check(
+        "08-eta-max",
+        lambda s, t, t_prev: torch.tensor(eta_max(s, t, t_prev), dtype=torch.float64),
+    )
     assert not check("08-eta-max", lambda s, t, t_prev: eta_max(s, t, t_prev) ** 2)
     assert "square root" in capsys.readouterr().out
     assert not check("08-eta-max", lambda s, t, t_prev: 1.0)
@@ -45,7 +52,7 @@ def test_08_invert(capsys):
     assert not check("08-invert", lambda s, eps, x_s, t, t_prev: x_s)
     assert "does not return x_s" in capsys.readouterr().out
 
-    def up_wrong_index(s, eps, x_s, t, t_prev):                      # uses t - 1, not t_prev
+    def up_wrong_index(s, eps, x_s, t, t_prev):  # uses t - 1, not t_prev
         return up(s, eps, x_s, t, t - 1)
 
     assert not check("08-invert", up_wrong_index)

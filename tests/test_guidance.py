@@ -4,11 +4,15 @@ import torch
 
 from ddpm_lite import GaussianMixture, linear_schedule
 from ddpm_lite.guidance import classifier_free_guidance, classifier_guidance
-from ddpm_lite.sde import VPSDE, prior_sample, sample_reverse_sde, score_fn_from_eps_theta
+from ddpm_lite.sde import (
+    VPSDE,
+    prior_sample,
+    sample_reverse_sde,
+    score_fn_from_eps_theta,
+)
 
 S = linear_schedule()
 NULL = -1
-
 
 
 def _oracles():
@@ -20,17 +24,30 @@ def _oracles():
     means = torch.tensor([[1.0, 0.5], [-1.0, -0.2], [0.5, -1.0]], dtype=torch.float64)
     stds = torch.tensor([[0.15, 0.3], [0.2, 0.2], [0.3, 0.15]], dtype=torch.float64)
     gm = GaussianMixture(means, stds, torch.tensor([1.0, 2.0, 1.0]))
-    comps = [GaussianMixture(means[k:k + 1], stds[k:k + 1], torch.ones(1)) for k in range(3)]
+    comps = [
+        GaussianMixture(means[k : k + 1], stds[k : k + 1], torch.ones(1))
+        for k in range(3)
+    ]
     calls = []
 
     def eps_cond(x_t, t, y):
         calls.append(x_t.shape[0])
-        all_eps = torch.stack([c.eps_star(S, x_t, t) for c in comps + [gm]])   # (K + 1, B, D)
+        all_eps = torch.stack(
+            [c.eps_star(S, x_t, t) for c in comps + [gm]]
+        )  # (K + 1, B, D)
         return all_eps[torch.where(y == NULL, 3, y), torch.arange(x_t.shape[0])]
 
     def log_prob_y(x_t, t, y):
-        log_joint = torch.stack([gm.weights[k].log() + c.log_prob_t(S, x_t, t) for k, c in enumerate(comps)], 1)
-        return log_joint.log_softmax(1).gather(1, torch.as_tensor(y).expand(x_t.shape[0])[:, None])[:, 0]
+        log_joint = torch.stack(
+            [
+                gm.weights[k].log() + c.log_prob_t(S, x_t, t)
+                for k, c in enumerate(comps)
+            ],
+            1,
+        )
+        return log_joint.log_softmax(1).gather(
+            1, torch.as_tensor(y).expand(x_t.shape[0])[:, None]
+        )[:, 0]
 
     return gm, eps_cond, log_prob_y, calls
 
@@ -59,15 +76,23 @@ def test_classifier_free_guidance_endpoints_and_one_batched_call():
     x, t, y = _points()
     cond, uncond = eps_cond(x, t, y), gm.eps_star(S, x, t)
     calls.clear()
-    torch.testing.assert_close(classifier_free_guidance(eps_cond, y, w=0.0, null_label=NULL)(x, t), cond)
-    assert calls == [2 * len(x)]                                               # one forward pass
-    torch.testing.assert_close(classifier_free_guidance(eps_cond, y, w=-1.0, null_label=NULL)(x, t), uncond)
-    torch.testing.assert_close(classifier_free_guidance(eps_cond, y, w=2.0, null_label=NULL)(x, t),
-                               3 * cond - 2 * uncond)
+    torch.testing.assert_close(
+        classifier_free_guidance(eps_cond, y, w=0.0, null_label=NULL)(x, t), cond
+    )
+    assert calls == [2 * len(x)]  # one forward pass
+    torch.testing.assert_close(
+        classifier_free_guidance(eps_cond, y, w=-1.0, null_label=NULL)(x, t), uncond
+    )
+    torch.testing.assert_close(
+        classifier_free_guidance(eps_cond, y, w=2.0, null_label=NULL)(x, t),
+        3 * cond - 2 * uncond,
+    )
     # an int label and an int step work too
-    torch.testing.assert_close(classifier_free_guidance(eps_cond, 1, w=0.5, null_label=NULL)(x, 100),
-                               1.5 * eps_cond(x, torch.full((12,), 100), torch.ones(12, dtype=torch.long))
-                               - 0.5 * gm.eps_star(S, x, torch.full((12,), 100)))
+    torch.testing.assert_close(
+        classifier_free_guidance(eps_cond, 1, w=0.5, null_label=NULL)(x, 100),
+        1.5 * eps_cond(x, torch.full((12,), 100), torch.ones(12, dtype=torch.long))
+        - 0.5 * gm.eps_star(S, x, torch.full((12,), 100)),
+    )
 
 
 def test_classifier_free_guidance_w_equals_classifier_guidance_scale_1_plus_w():
@@ -86,7 +111,13 @@ def test_guided_eps_drives_a_sampler_to_the_chosen_class():
     sde, n = VPSDE.from_schedule(S), 300
     guided = classifier_guidance(gm.eps_model(S), log_prob_y, S, 2, scale=1.0)
     x_1 = prior_sample(sde, (n, 2), generator=torch.Generator().manual_seed(4))
-    x_0 = sample_reverse_sde(score_fn_from_eps_theta(guided, S), sde, x_1, steps=200, progress=False,
-                             generator=torch.Generator().manual_seed(5))
+    x_0 = sample_reverse_sde(
+        score_fn_from_eps_theta(guided, S),
+        sde,
+        x_1,
+        steps=200,
+        progress=False,
+        generator=torch.Generator().manual_seed(5),
+    )
     posterior = log_prob_y(x_0, torch.ones(n, dtype=torch.long), 2).exp()
-    assert float((posterior > 0.5).double().mean()) > 0.98                    # class 2 has prior 1/4
+    assert float((posterior > 0.5).double().mean()) > 0.98  # class 2 has prior 1/4

@@ -10,7 +10,6 @@ from ddpm_lite.likelihood import bits_per_dim, ode_bits_per_dim, ode_log_likelih
 from ddpm_lite.sde import VPSDE, mixture_score_fn
 
 
-
 def _centred_mixture():
     """A 2-D mixture with mean zero.
 
@@ -26,10 +25,17 @@ def _centred_mixture():
 def test_exact_divergence_likelihood_matches_the_mixture_log_prob():
     gm, sde = _centred_mixture(), VPSDE()
     gen = torch.Generator().manual_seed(0)
-    x_0 = torch.cat([gm.sample(14, generator=gen), torch.tensor([[1.5, 1.0], [0.0, -1.0]], dtype=torch.float64)])
-    log_p = ode_log_likelihood(mixture_score_fn(gm, sde), sde, x_0, rtol=1e-6, atol=1e-6)
+    x_0 = torch.cat(
+        [
+            gm.sample(14, generator=gen),
+            torch.tensor([[1.5, 1.0], [0.0, -1.0]], dtype=torch.float64),
+        ]
+    )
+    log_p = ode_log_likelihood(
+        mixture_score_fn(gm, sde), sde, x_0, rtol=1e-6, atol=1e-6
+    )
     torch.testing.assert_close(log_p, gm.log_prob(x_0), rtol=0, atol=1e-3)
-    assert float(log_p.max()) > 0                              # a density may exceed 1 (errata 14)
+    assert float(log_p.max()) > 0  # a density may exceed 1 (errata 14)
 
 
 @pytest.mark.parametrize("probe", ["rademacher", "gaussian"])
@@ -39,20 +45,32 @@ def test_hutchinson_estimate_is_unbiased(probe):
     score_fn = mixture_score_fn(gm, sde)
     x_0 = torch.tensor([[0.9, 0.2]], dtype=torch.float64)
     exact = ode_log_likelihood(score_fn, sde, x_0, rtol=1e-6, atol=1e-6)
-    est = ode_log_likelihood(score_fn, sde, x_0.expand(R, 2), divergence="hutchinson", probe=probe,
-                             rtol=1e-6, atol=1e-6, generator=torch.Generator().manual_seed(1))
-    assert float(est.std()) > 1e-3                             # the probes do vary
-    assert abs(float(est.mean() - exact)) < 5 * float(est.std()) / math.sqrt(R)   # CLT
+    est = ode_log_likelihood(
+        score_fn,
+        sde,
+        x_0.expand(R, 2),
+        divergence="hutchinson",
+        probe=probe,
+        rtol=1e-6,
+        atol=1e-6,
+        generator=torch.Generator().manual_seed(1),
+    )
+    assert float(est.std()) > 1e-3  # the probes do vary
+    assert abs(float(est.mean() - exact)) < 5 * float(est.std()) / math.sqrt(R)  # CLT
 
 
 def test_bits_per_dim_offset_on_known_answers():
     # A uniform distribution over all bins^D pixel values costs exactly log2(bins) bits per dimension.
     # Its dequantised density is uniform on the cube of side bins * Delta, Delta = 2 / (bins - 1).
     for bins, D in ((256, 3), (16, 5), (2, 1)):
-        log_p = torch.tensor([-D * math.log(bins * 2 / (bins - 1))], dtype=torch.float64)
+        log_p = torch.tensor(
+            [-D * math.log(bins * 2 / (bins - 1))], dtype=torch.float64
+        )
         expected = torch.tensor([math.log2(bins)], dtype=torch.float64)
         torch.testing.assert_close(bits_per_dim(log_p, D, bins=bins), expected)
-    assert math.isclose(float(bits_per_dim(torch.zeros(1, dtype=torch.float64), 1)), math.log2(127.5))
+    assert math.isclose(
+        float(bits_per_dim(torch.zeros(1, dtype=torch.float64), 1)), math.log2(127.5)
+    )
 
 
 def test_ode_bits_per_dim_of_a_discretised_gaussian():
@@ -61,23 +79,36 @@ def test_ode_bits_per_dim_of_a_discretised_gaussian():
     cell volume approximates that mass to O(Delta^2 / sigma^2) (the midpoint rule): < 0.02 bits.
     """
     bins, sigma, sde = 16, 0.5, VPSDE()
-    gm = GaussianMixture(torch.zeros(1, 2, dtype=torch.float64), torch.tensor([sigma]), torch.ones(1))
+    gm = GaussianMixture(
+        torch.zeros(1, 2, dtype=torch.float64), torch.tensor([sigma]), torch.ones(1)
+    )
     k = torch.tensor([[7, 8], [5, 10], [3, 7], [12, 9], [8, 8]])
     y = 2 * k.double() / (bins - 1) - 1
     delta = 2 / (bins - 1)
     normal = torch.distributions.Normal(0.0, sigma)
-    mass = normal.cdf(y + delta / 2) - normal.cdf(y - delta / 2)               # (N, D)
+    mass = normal.cdf(y + delta / 2) - normal.cdf(y - delta / 2)  # (N, D)
     exact_bpd = -mass.log2().mean(1)
     score_fn = mixture_score_fn(gm, sde)
-    bpd = ode_bits_per_dim(score_fn, sde, y, bins=bins, dequantize=False, rtol=1e-6, atol=1e-6)
+    bpd = ode_bits_per_dim(
+        score_fn, sde, y, bins=bins, dequantize=False, rtol=1e-6, atol=1e-6
+    )
     torch.testing.assert_close(bpd, exact_bpd, rtol=0, atol=0.02)
     # Dequantised: y + Delta (u - 1/2), u ~ U[0, 1)^2, centred on the grid point. For a Gaussian,
     # E_u[-log p] = 1/2 log(2 pi sigma^2) + (y^2 + Delta^2 / 12) / (2 sigma^2) per dimension, an upper
     # bound on the exact discrete cost (Jensen). Mean over 64 draws of u vs that, 5 standard errors.
-    y_1 = y[3:4].expand(64, 2)                                                 # (0.6, 0.2): off-centre
-    deq = ode_bits_per_dim(score_fn, sde, y_1, bins=bins, rtol=1e-6, atol=1e-6,
-                           generator=torch.Generator().manual_seed(2))
-    nats = 0.5 * math.log(2 * math.pi * sigma**2) + (y[3] ** 2 + delta**2 / 12) / (2 * sigma**2)
+    y_1 = y[3:4].expand(64, 2)  # (0.6, 0.2): off-centre
+    deq = ode_bits_per_dim(
+        score_fn,
+        sde,
+        y_1,
+        bins=bins,
+        rtol=1e-6,
+        atol=1e-6,
+        generator=torch.Generator().manual_seed(2),
+    )
+    nats = 0.5 * math.log(2 * math.pi * sigma**2) + (y[3] ** 2 + delta**2 / 12) / (
+        2 * sigma**2
+    )
     expected = float(nats.mean()) / math.log(2) + math.log2((bins - 1) / 2)
     assert expected > float(exact_bpd[3])
     assert abs(float(deq.mean()) - expected) < 5 * float(deq.std()) / 8
@@ -89,7 +120,9 @@ def test_bad_inputs_raise_value_errors_naming_the_parameter():
     with pytest.raises(ValueError, match="divergence"):
         ode_log_likelihood(mixture_score_fn(gm, sde), sde, x, divergence="trace")
     with pytest.raises(ValueError, match="probe"):
-        ode_log_likelihood(mixture_score_fn(gm, sde), sde, x, divergence="hutchinson", probe="uniform")
+        ode_log_likelihood(
+            mixture_score_fn(gm, sde), sde, x, divergence="hutchinson", probe="uniform"
+        )
     with pytest.raises(ValueError, match="t_eps"):
         ode_log_likelihood(mixture_score_fn(gm, sde), sde, x, t_eps=1.0)
     with pytest.raises(ValueError, match="bins"):

@@ -10,7 +10,9 @@ def test_randn_like_follows_x_and_the_generator():
     a = randn_like(x, torch.Generator().manual_seed(5))
     b = randn_like(x, torch.Generator().manual_seed(5))
     assert a.shape == x.shape and a.dtype == x.dtype and a.device == x.device
-    assert torch.equal(a, b) and not torch.equal(a, randn_like(x, torch.Generator().manual_seed(6)))
+    assert torch.equal(a, b) and not torch.equal(
+        a, randn_like(x, torch.Generator().manual_seed(6))
+    )
     # The same generator state gives the same numbers whatever the data's dtype.
     c = randn_like(x.float(), torch.Generator().manual_seed(5))
     assert torch.allclose(c.double(), a, atol=1e-6)

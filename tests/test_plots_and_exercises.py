@@ -56,10 +56,21 @@ def test_exercise_00_half_is_computed_not_stored(capsys):
 def test_exercises_05(capsys):
     def n(c_in, c_out, e):
         skip = c_in * c_out + c_out if c_in != c_out else 0
-        return 2 * c_in + 2 * c_out + 9 * c_in * c_out + 9 * c_out**2 + 2 * c_out + e * c_out + c_out + skip
+        return (
+            2 * c_in
+            + 2 * c_out
+            + 9 * c_in * c_out
+            + 9 * c_out**2
+            + 2 * c_out
+            + e * c_out
+            + c_out
+            + skip
+        )
 
     assert ddpm_lite.exercises.check("05-resblock", n)
-    assert not ddpm_lite.exercises.check("05-resblock", lambda c_in, c_out, e: n(c_in, c_out, e) - c_out)
+    assert not ddpm_lite.exercises.check(
+        "05-resblock", lambda c_in, c_out, e: n(c_in, c_out, e) - c_out
+    )
     assert ddpm_lite.exercises.check("05-attention", 16)
     assert not ddpm_lite.exercises.check("05-attention", 4)
     assert "pixels x pixels" in capsys.readouterr().out
@@ -73,9 +84,13 @@ def test_exercises_06(capsys):
         var = (s.beta if variance == "beta" else s.beta_tilde)[t].reshape(shape)
         return mean + torch.where((t > 1).reshape(shape), var.sqrt() * z, 0)
 
-    def noisy_last_step(s, eps, x_t, t, z, variance):      # forgets that t = 1 adds no noise
+    def noisy_last_step(
+        s, eps, x_t, t, z, variance
+    ):  # forgets that t = 1 adds no noise
         shape = (-1,) + (1,) * (x_t.ndim - 1)
-        return step(s, eps, x_t, t, z, variance) + torch.where((t == 1).reshape(shape), z, 0)
+        return step(s, eps, x_t, t, z, variance) + torch.where(
+            (t == 1).reshape(shape), z, 0
+        )
 
     assert ddpm_lite.exercises.check("06-step", step)
     assert not ddpm_lite.exercises.check("06-step", noisy_last_step)

@@ -9,7 +9,9 @@ LESSONS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
 def repository_url() -> str:
-    return re.search(r"^repository:\s*\n\s+url:\s*(\S+)", (ROOT / "_config.yml").read_text(), re.M).group(1)
+    return re.search(
+        r"^repository:\s*\n\s+url:\s*(\S+)", (ROOT / "_config.yml").read_text(), re.M
+    ).group(1)
 
 
 def test_every_lesson_is_in_the_toc():
@@ -25,25 +27,48 @@ def test_lessons_follow_the_template():
         nb = json.loads(path.read_text())
         code = [c for c in nb["cells"] if c["cell_type"] == "code"]
         first = "".join(code[0]["source"])
-        assert '"google.colab" in sys.modules' in first and f"git+{url}" in first, path.name
-        headings = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown"]
-        h1 = [line for text in headings for line in text.splitlines() if line.startswith("# ")]
+        assert '"google.colab" in sys.modules' in first and f"git+{url}" in first, (
+            path.name
+        )
+        headings = [
+            "".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown"
+        ]
+        h1 = [
+            line
+            for text in headings
+            for line in text.splitlines()
+            if line.startswith("# ")
+        ]
         assert len(h1) == 1, f"{path.name} must have exactly one H1, has {h1}"
         setup = "".join(code[1]["source"])
         for call in ("pick_device(", "run_mode(", "seed_everything("):
             assert call in setup, f"{path.name}: the setup cell must call {call}...)"
-        counts = [c.get("execution_count") for c in code if "".join(c["source"]).strip()]
+        counts = [
+            c.get("execution_count") for c in code if "".join(c["source"]).strip()
+        ]
         # Committed as run top to bottom in one fresh kernel: nbval compares nothing for a cell
         # without stored outputs, so an unexecuted lesson would pass it silently.
-        assert counts == list(range(1, len(counts) + 1)), f"{path.name}: re-execute it (counts {counts[:5]}...)"
+        assert counts == list(range(1, len(counts) + 1)), (
+            f"{path.name}: re-execute it (counts {counts[:5]}...)"
+        )
         for cell in code:
-            assert not any(o.get("output_type") == "error" for o in cell.get("outputs", [])), path.name
-            assert not "".join(cell["source"]).lstrip().startswith("# NBVAL"), "use cell tags, not # NBVAL comments"
+            assert not any(
+                o.get("output_type") == "error" for o in cell.get("outputs", [])
+            ), path.name
+            assert not "".join(cell["source"]).lstrip().startswith("# NBVAL"), (
+                "use cell tags, not # NBVAL comments"
+            )
         for text in headings:  # a backtick in a fence's first line ends the fence: the block renders as code
             fences = [line for line in text.splitlines() if line.startswith("```{")]
-            assert not any("`" in line[3:] for line in fences), f"{path.name}: backtick in {fences}"
-        for text in headings:  # a titled box needs {admonition}; {warning} would print the title as text
-            assert "{warning} Common mistake" not in text, f"{path.name}: write Common mistake boxes as admonitions"
+            assert not any("`" in line[3:] for line in fences), (
+                f"{path.name}: backtick in {fences}"
+            )
+        for text in (
+            headings
+        ):  # a titled box needs {admonition}; {warning} would print the title as text
+            assert "{warning} Common mistake" not in text, (
+                f"{path.name}: write Common mistake boxes as admonitions"
+            )
 
 
 def test_readme_points_to_the_same_repository():

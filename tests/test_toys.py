@@ -19,8 +19,10 @@ def test_shape_range_and_generator(name):
 
 
 def test_swiss_roll_lies_on_its_spiral():
-    x = ddpm_lite.swiss_roll(3000, noise=0.0, generator=torch.Generator().manual_seed(0)).double()
-    r = x.norm(dim=1) * 4.5 * math.pi            # radius = theta on the unscaled spiral
+    x = ddpm_lite.swiss_roll(
+        3000, noise=0.0, generator=torch.Generator().manual_seed(0)
+    ).double()
+    r = x.norm(dim=1) * 4.5 * math.pi  # radius = theta on the unscaled spiral
     theta = torch.atan2(x[:, 1], x[:, 0])
     assert torch.allclose(torch.cos(r), torch.cos(theta), atol=1e-4)
     assert r.min() >= 1.5 * math.pi - 1e-6 and r.max() <= 4.5 * math.pi + 1e-6
@@ -28,7 +30,9 @@ def test_swiss_roll_lies_on_its_spiral():
 
 def test_ring_centres_and_spread():
     k, radius, std = 6, 0.8, 0.05
-    x = ddpm_lite.ring_of_gaussians(6000, k=k, radius=radius, std=std, generator=torch.Generator().manual_seed(0))
+    x = ddpm_lite.ring_of_gaussians(
+        6000, k=k, radius=radius, std=std, generator=torch.Generator().manual_seed(0)
+    )
     angle = torch.atan2(x[:, 1], x[:, 0]).double()
     nearest = torch.round(angle / (2 * math.pi / k)) * (2 * math.pi / k)
     centre = radius * torch.stack([torch.cos(nearest), torch.sin(nearest)], 1)
@@ -38,7 +42,9 @@ def test_ring_centres_and_spread():
 
 
 def test_checkerboard_only_dark_squares():
-    x = ddpm_lite.checkerboard(5000, squares=4, generator=torch.Generator().manual_seed(0))
+    x = ddpm_lite.checkerboard(
+        5000, squares=4, generator=torch.Generator().manual_seed(0)
+    )
     cells = torch.floor((x + 1) * 2).long().clamp(0, 3)
     assert ((cells[:, 0] + cells[:, 1]) % 2 == 0).all()
     assert len(torch.unique(cells[:, 0] * 4 + cells[:, 1])) == 8

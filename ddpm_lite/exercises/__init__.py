@@ -6,8 +6,17 @@ False, so a lesson can ``assert`` it. Each lesson group registers its checkers w
 ``@exercise("NN-name")`` in its own module below.
 """
 
-from . import (lessons_00_02, lessons_03_04, lessons_05_06, lessons_07, lessons_08, lessons_09_10,  # noqa: F401
-               lessons_11, lessons_12, lessons_13)  # (registers)
+from . import (
+    lessons_00_02,
+    lessons_03_04,
+    lessons_05_06,
+    lessons_07,
+    lessons_08,
+    lessons_09_10,  # noqa: F401
+    lessons_11,
+    lessons_12,
+    lessons_13,
+)  # (registers)
 from ._core import EXERCISES, Verdict, check, exercise
 
 __all__ = ["EXERCISES", "Verdict", "check", "exercise"]

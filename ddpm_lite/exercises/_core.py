@@ -19,16 +19,20 @@ EXERCISES: dict[str, Callable[[object], Verdict]] = {}
 
 def exercise(name: str):
     """Register the decorated function as the checker of exercise ``name``."""
+
     def register(checker: Callable[[object], Verdict]) -> Callable[[object], Verdict]:
         EXERCISES[name] = checker
         return checker
+
     return register
 
 
 def check(exercise: str, answer: object) -> bool:
     """Check ``answer`` to the exercise named ``exercise`` (e.g. "00-half"); print and return the verdict."""
     if exercise not in EXERCISES:
-        raise ValueError(f"exercise must be one of {sorted(EXERCISES)}, got {exercise!r}")
+        raise ValueError(
+            f"exercise must be one of {sorted(EXERCISES)}, got {exercise!r}"
+        )
     if isinstance(answer, torch.Tensor) and answer.numel() == 1:
         answer = answer.item()
     ok, message = EXERCISES[exercise](answer)
@@ -41,11 +45,17 @@ def _is_int(answer: object) -> bool:
 
 
 def _is_number(answer: object) -> bool:
-    return isinstance(answer, (int, float)) and not isinstance(answer, bool) and math.isfinite(answer)
+    return (
+        isinstance(answer, (int, float))
+        and not isinstance(answer, bool)
+        and math.isfinite(answer)
+    )
 
 
 def _first_step_at_or_below(alpha_bar: torch.Tensor, level: float) -> int:
-    return int((alpha_bar <= level).nonzero()[0])  # index t of a T+1 table is the paper's t
+    return int(
+        (alpha_bar <= level).nonzero()[0]
+    )  # index t of a T+1 table is the paper's t
 
 
 def _step_verdict(answer: object, truth: int, hint: str) -> Verdict:
@@ -70,7 +80,6 @@ def _call(answer, *args, convert=None):
         return (convert(value) if convert is not None else value), None
     except Exception as error:  # the learner's code failed: report it as a verdict
         return None, f"your function raised {type(error).__name__}: {error}"
-
 
 
 def _as_float64(value) -> torch.Tensor:

@@ -5,19 +5,33 @@ from __future__ import annotations
 import torch
 
 from ..schedule import cosine_schedule, linear_schedule
-from ._core import Verdict, _as_float64, _call, _first_step_at_or_below, _is_number, _step_verdict, exercise
+from ._core import (
+    Verdict,
+    _as_float64,
+    _call,
+    _first_step_at_or_below,
+    _is_number,
+    _step_verdict,
+    exercise,
+)
 
 
 @exercise("00-half")
 def _check_00_half(answer: object) -> Verdict:
     truth = _first_step_at_or_below(linear_schedule().alpha_bar, 0.5)
-    return _step_verdict(answer, truth, "alpha_bar_t is the product of (1 - beta_s) for s = 1..t")
+    return _step_verdict(
+        answer, truth, "alpha_bar_t is the product of (1 - beta_s) for s = 1..t"
+    )
 
 
 @exercise("01-cosine-half")
 def _check_01_cosine_half(answer: object) -> Verdict:
     truth = _first_step_at_or_below(cosine_schedule().alpha_bar, 0.5)
-    return _step_verdict(answer, truth, "use f(t) = cos^2(((t/T + s)/(1 + s)) pi/2) and alpha_bar_t = f(t)/f(0)")
+    return _step_verdict(
+        answer,
+        truth,
+        "use f(t) = cos^2(((t/T + s)/(1 + s)) pi/2) and alpha_bar_t = f(t)/f(0)",
+    )
 
 
 @exercise("01-sum-beta")
@@ -27,7 +41,10 @@ def _check_01_sum_beta(answer: object) -> Verdict:
         return False, f"expected a number, got {answer!r}"
     if abs(answer - truth) <= 1e-6 * truth:
         return True, "correct"
-    return False, "not yet: the betas rise linearly, so their sum is T times their average"
+    return (
+        False,
+        "not yet: the betas rise linearly, so their sum is T times their average",
+    )
 
 
 @exercise("01-variance")
@@ -41,8 +58,14 @@ def _check_01_variance(answer: object) -> Verdict:
         if error:
             return False, error
         if not abs(value - truth) <= 1e-9:
-            return False, f"not yet: at alpha_bar = {alpha_bar}, v = {v} you give {value:.4g}"
-    return True, "correct: and with v = 1 the variance is 1 at every t (variance preserving)"
+            return (
+                False,
+                f"not yet: at alpha_bar = {alpha_bar}, v = {v} you give {value:.4g}",
+            )
+    return (
+        True,
+        "correct: and with v = 1 the variance is 1 at every t (variance preserving)",
+    )
 
 
 @exercise("02-ratio")
@@ -51,7 +74,11 @@ def _check_02_ratio(answer: object) -> Verdict:
     s = linear_schedule()
     ratio = s.beta_tilde[1:] / s.beta[1:]
     truth = int((ratio >= 0.99).nonzero()[0]) + 1
-    return _step_verdict(answer, truth, "beta_tilde_t / beta_t = (1 - alpha_bar_{t-1}) / (1 - alpha_bar_t)")
+    return _step_verdict(
+        answer,
+        truth,
+        "beta_tilde_t / beta_t = (1 - alpha_bar_{t-1}) / (1 - alpha_bar_t)",
+    )
 
 
 @exercise("02-eps-form")
@@ -73,4 +100,7 @@ def _check_02_eps_form(answer: object) -> Verdict:
     truth, _ = q_posterior(s, x_0, x_t, t)
     if mu.shape == truth.shape and torch.allclose(mu, truth, rtol=1e-9, atol=1e-9):
         return True, "correct"
-    return False, "not yet: substitute x_0 = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t) into mu_tilde"
+    return (
+        False,
+        "not yet: substitute x_0 = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t) into mu_tilde",
+    )

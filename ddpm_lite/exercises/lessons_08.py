@@ -19,7 +19,10 @@ def _check_08_sigma(answer: object) -> Verdict:
     for s in (linear_schedule(), cosine_schedule()):
         t = torch.randint(1, s.T + 1, (64,), generator=g)
         t_prev = (torch.rand(64, generator=g, dtype=torch.float64) * t).long()
-        t[:4], t_prev[:4] = torch.tensor([1, 2, 500, 1000]), torch.tensor([0, 1, 499, 0])
+        t[:4], t_prev[:4] = (
+            torch.tensor([1, 2, 500, 1000]),
+            torch.tensor([0, 1, 499, 0]),
+        )
         for eta in (0.0, 0.3, 1.0):
             truth = ddim_sigma(s, t, t_prev, eta)
             value, error = _call(answer, s, t, t_prev, eta)
@@ -27,13 +30,24 @@ def _check_08_sigma(answer: object) -> Verdict:
                 return False, error
             value = torch.as_tensor(value, dtype=torch.float64)
             if value.shape != truth.shape:
-                return False, f"expected shape {tuple(truth.shape)}, got {tuple(value.shape)}"
+                return (
+                    False,
+                    f"expected shape {tuple(truth.shape)}, got {tuple(value.shape)}",
+                )
             if torch.allclose(value, truth, rtol=1e-9, atol=1e-12):
                 continue
             if torch.allclose(value, truth**2, rtol=1e-9, atol=1e-12):
-                return False, "not yet: that is sigma^2; the step needs the standard deviation sigma"
-            if eta > 0 and torch.allclose((value / eta) ** 2, s.beta_tilde[t], rtol=1e-9, atol=1e-12):
-                return False, "not yet: beta_tilde_t holds for consecutive steps only; use alpha_bar at t_prev"
+                return (
+                    False,
+                    "not yet: that is sigma^2; the step needs the standard deviation sigma",
+                )
+            if eta > 0 and torch.allclose(
+                (value / eta) ** 2, s.beta_tilde[t], rtol=1e-9, atol=1e-12
+            ):
+                return (
+                    False,
+                    "not yet: beta_tilde_t holds for consecutive steps only; use alpha_bar at t_prev",
+                )
             return False, f"not yet with eta = {eta}: compare with Eq. 16 term by term"
     return True, "correct"
 
@@ -48,9 +62,9 @@ def _check_08_eta_max(answer: object) -> Verdict:
     s = linear_schedule()
     for t, t_prev in [(2, 1), (500, 499), (1000, 999), (1000, 0), (600, 100), (50, 10)]:
         tt, tp = torch.tensor(t), torch.tensor(t_prev)
-        sigma_1 = float(ddim_sigma(s, tt, tp, 1.0))                # sigma is linear in eta
+        sigma_1 = float(ddim_sigma(s, tt, tp, 1.0))  # sigma is linear in eta
         room = float(1 - s.alpha_bar[t_prev])
-        if sigma_1 == 0.0:                                          # t_prev = 0: any eta is allowed
+        if sigma_1 == 0.0:  # t_prev = 0: any eta is allowed
             continue
         truth = room**0.5 / sigma_1
         value, error = _call(answer, s, t, t_prev)
@@ -64,7 +78,10 @@ def _check_08_eta_max(answer: object) -> Verdict:
             continue
         if abs(value - truth**2) <= 1e-8 * truth**2:
             return False, "not yet: that is eta_max^2; take the square root"
-        return False, f"not yet at (t, t_prev) = {(t, t_prev)}: solve sigma(eta)^2 = 1 - alpha_bar_prev"
+        return (
+            False,
+            f"not yet at (t, t_prev) = {(t, t_prev)}: solve sigma(eta)^2 = 1 - alpha_bar_prev",
+        )
     return True, "correct"
 
 
@@ -87,6 +104,8 @@ def _check_08_invert(answer: object) -> Verdict:
             return False, f"expected shape {tuple(x_s.shape)}, got {tuple(value.shape)}"
         back = ddim_step(s, eps, value, t, t_prev, eta=0.0)
         if not torch.allclose(back, x_s, rtol=1e-8, atol=1e-10):
-            return False, (f"not yet at (t, t_prev) = {(t, t_prev)}: the eta = 0 step from your x_t "
-                           "does not return x_s; use alpha_bar at both times")
+            return False, (
+                f"not yet at (t, t_prev) = {(t, t_prev)}: the eta = 0 step from your x_t "
+                "does not return x_s; use alpha_bar at both times"
+            )
     return True, "correct"

@@ -22,15 +22,21 @@ def _check_09_peak(answer: object) -> Verdict:
         gm = GaussianMixture(torch.zeros(1, 2), torch.tensor([s]), torch.ones(1))
         return float(gm.log_prob(origin))
 
-    lo, hi = 1e-3, 10.0                                  # log_peak falls with s: bisect for 0
+    lo, hi = 1e-3, 10.0  # log_peak falls with s: bisect for 0
     for _ in range(80):
         mid = (lo + hi) / 2
         lo, hi = (mid, hi) if log_peak(mid) > 0 else (lo, mid)
     truth = (lo + hi) / 2
     if _close(answer, truth):
-        return True, "correct: a narrower bump is taller than 1, and still integrates to 1"
+        return (
+            True,
+            "correct: a narrower bump is taller than 1, and still integrates to 1",
+        )
     if _close(answer, truth**2):
-        return False, "not yet: that is the variance s^2; the question asks for the std s"
+        return (
+            False,
+            "not yet: that is the variance s^2; the question asks for the std s",
+        )
     return False, "not yet: the density of N(0, s^2 I) in 2-D peaks at 1 / (2 pi s^2)"
 
 
@@ -40,9 +46,17 @@ def _ula_coefficient(s2: float, eps: float) -> float:
 
     def one_step(x0: float) -> float:
         x = torch.full((1, 1), x0, dtype=torch.float64)
-        return float(langevin(lambda x: -x / s2, x, step_size=eps, n_steps=1,
-                              generator=torch.Generator().manual_seed(0)))
-    return one_step(1.0) - one_step(0.0)                 # same noise: the difference is rho
+        return float(
+            langevin(
+                lambda x: -x / s2,
+                x,
+                step_size=eps,
+                n_steps=1,
+                generator=torch.Generator().manual_seed(0),
+            )
+        )
+
+    return one_step(1.0) - one_step(0.0)  # same noise: the difference is rho
 
 
 @exercise("09-ula-variance")
@@ -52,16 +66,24 @@ def _check_09_ula_variance(answer: object) -> Verdict:
         return False, "expected a function v(s2, eps)"
     for s2, eps in [(1.0, 0.1), (0.09, 0.09), (4.0, 0.5), (0.25, 1e-3)]:
         rho = _ula_coefficient(s2, eps)
-        truth = eps / (1 - rho**2)                       # fixed point of v = rho^2 v + eps
+        truth = eps / (1 - rho**2)  # fixed point of v = rho^2 v + eps
         value, error = _call(answer, s2, eps, convert=float)
         if error:
             return False, error
         if not abs(value - truth) <= 1e-9 * truth:
             if abs(value - s2) <= 1e-12 * s2:
-                return False, "not yet: for any step > 0 the unadjusted chain is biased; it is not s2"
-            return False, (f"not yet: at s2 = {s2}, eps = {eps} you give {value:.6g}; write one step as "
-                           "x' = rho x + sqrt(eps) z and solve v = rho^2 v + eps")
-    return True, "correct: the relative bias is about eps / (4 s2), and the chain diverges at eps = 4 s2"
+                return (
+                    False,
+                    "not yet: for any step > 0 the unadjusted chain is biased; it is not s2",
+                )
+            return False, (
+                f"not yet: at s2 = {s2}, eps = {eps} you give {value:.6g}; write one step as "
+                "x' = rho x + sqrt(eps) z and solve v = rho^2 v + eps"
+            )
+    return (
+        True,
+        "correct: the relative bias is about eps / (4 s2), and the chain diverges at eps = 4 s2",
+    )
 
 
 @exercise("09-dsm-target")
@@ -72,20 +94,34 @@ def _check_09_dsm_target(answer: object) -> Verdict:
     generator = torch.Generator().manual_seed(9)
     x = torch.randn(32, 2, generator=generator, dtype=torch.float64)
     for sigma in (0.1, 0.5, 2.0):
-        x_tilde = (x + sigma * torch.randn(32, 2, generator=generator, dtype=torch.float64)).requires_grad_(True)
-        log_kernel = (-((x_tilde - x) ** 2).sum() / (2 * sigma**2))       # up to a constant
+        x_tilde = (
+            x + sigma * torch.randn(32, 2, generator=generator, dtype=torch.float64)
+        ).requires_grad_(True)
+        log_kernel = -((x_tilde - x) ** 2).sum() / (2 * sigma**2)  # up to a constant
         truth = torch.autograd.grad(log_kernel, x_tilde)[0]
         value, error = _call(answer, x_tilde.detach(), x, sigma, convert=_as_float64)
         if error:
             return False, error
         if value.shape != truth.shape:
-            return False, f"not yet: expected shape {tuple(truth.shape)}, got {tuple(value.shape)}"
+            return (
+                False,
+                f"not yet: expected shape {tuple(truth.shape)}, got {tuple(value.shape)}",
+            )
         if not torch.allclose(value, truth, rtol=1e-9, atol=1e-12):
             if torch.allclose(value, -truth, rtol=1e-9, atol=1e-12):
-                return False, "not yet: wrong sign; the target points from x_tilde back towards x"
+                return (
+                    False,
+                    "not yet: wrong sign; the target points from x_tilde back towards x",
+                )
             if torch.allclose(value, truth * sigma, rtol=1e-9, atol=1e-12):
-                return False, "not yet: divide by sigma^2, the kernel's variance, not by sigma"
-            return False, f"not yet at sigma = {sigma}: differentiate log N(x_tilde; x, sigma^2 I) in x_tilde"
+                return (
+                    False,
+                    "not yet: divide by sigma^2, the kernel's variance, not by sigma",
+                )
+            return (
+                False,
+                f"not yet at sigma = {sigma}: differentiate log N(x_tilde; x, sigma^2 I) in x_tilde",
+            )
     return True, "correct"
 
 
@@ -100,12 +136,24 @@ def _check_10_m1(answer: object) -> Verdict:
     s = linear_schedule()
     m_1 = float(VPSDE.from_schedule(s).marginal(1.0)[0])
     if _close(answer, m_1**2):
-        return True, "correct: close to alpha_bar_T but not equal; the steps differ by O(beta_t^2) each"
+        return (
+            True,
+            "correct: close to alpha_bar_T but not equal; the steps differ by O(beta_t^2) each",
+        )
     if _close(answer, float(s.alpha_bar[s.T])):
-        return False, "not yet: that is the discrete alpha_bar_T; integrate beta(t) instead of multiplying"
+        return (
+            False,
+            "not yet: that is the discrete alpha_bar_T; integrate beta(t) instead of multiplying",
+        )
     if _close(answer, m_1):
-        return False, "not yet: that is m(1), the mean coefficient; alpha_bar corresponds to m(1)^2"
-    return False, "not yet: m(t)^2 = exp(-int_0^t beta(s) ds) with beta(s) = beta_min + s (beta_max - beta_min)"
+        return (
+            False,
+            "not yet: that is m(1), the mean coefficient; alpha_bar corresponds to m(1)^2",
+        )
+    return (
+        False,
+        "not yet: m(t)^2 = exp(-int_0^t beta(s) ds) with beta(s) = beta_min + s (beta_max - beta_min)",
+    )
 
 
 @exercise("10-pf-drift")
@@ -124,12 +172,23 @@ def _check_10_pf_drift(answer: object) -> Verdict:
         value, error = _call(answer, x, t, score, convert=_as_float64)
         if error:
             return False, error
-        if value.shape == truth.shape and torch.allclose(value, truth, rtol=1e-9, atol=1e-12):
+        if value.shape == truth.shape and torch.allclose(
+            value, truth, rtol=1e-9, atol=1e-12
+        ):
             continue
-        if value.shape == truth.shape and torch.allclose(value, 2 * truth, rtol=1e-9, atol=1e-12):
-            return False, "not yet: g(t)^2 times the score is the reverse SDE's drift; the ODE has half of it"
-        if value.shape == truth.shape and torch.allclose(value, -0.5 * float(sde.sigma(t)) ** 2 * score,
-                                                         rtol=1e-9, atol=1e-12):
+        if value.shape == truth.shape and torch.allclose(
+            value, 2 * truth, rtol=1e-9, atol=1e-12
+        ):
+            return (
+                False,
+                "not yet: g(t)^2 times the score is the reverse SDE's drift; the ODE has half of it",
+            )
+        if value.shape == truth.shape and torch.allclose(
+            value, -0.5 * float(sde.sigma(t)) ** 2 * score, rtol=1e-9, atol=1e-12
+        ):
             return False, "not yet: g(t) is not sigma(t); g(t)^2 = d sigma(t)^2 / dt"
-        return False, f"not yet at t = {t}: dx/dt = f(x, t) - 1/2 g(t)^2 score, and f = 0 for the VE SDE"
+        return (
+            False,
+            f"not yet at t = {t}: dx/dt = f(x, t) - 1/2 g(t)^2 score, and f = 0 for the VE SDE",
+        )
     return True, "correct"
