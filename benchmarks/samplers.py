@@ -69,7 +69,7 @@ def main() -> None:
         ),
     }
     print(
-        f"2-D mixture of 3 Gaussians, {N} points, linear schedule T=1000, exact eps; "
+        f"2-D mixture of 3 Gaussians, {N} points, linear schedule T=1000, exact eps;\n"
         f"exact ODE solution: dNLL = {dnll(exact):+.4f} (Monte Carlo s.e. of dNLL ~ {se:.4f})\n"
     )
     head = (

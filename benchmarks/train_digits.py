@@ -8,8 +8,7 @@ the data order depends only on the step). After each chunk the EMA weights are s
 `ddpm_lite.metrics.digits_quality`, the bar the shipped model is held to in
 tests/test_course_models.py: Fréchet distance of 300 samples (50 respaced DDPM steps) below 2.5x the
 real-vs-real floor, every class present. Reported: the training time (evaluation excluded, reported
-separately) to the first chunk that meets the bar. Goal (issue 5): under 3 minutes on 2 CPU cores.
-Prints one JSON object.
+separately) to the first chunk that meets the bar. Prints one JSON object.
 """
 
 from __future__ import annotations

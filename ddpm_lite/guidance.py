@@ -32,14 +32,15 @@ def classifier_guidance(
     *,
     scale: float,
 ) -> EpsTheta:
-    """Classifier guidance in the eps form (Dhariwal & Nichol 2021, Eq. 14 and Algorithm 2).
+    """Classifier guidance in the eps form (Dhariwal & Nichol 2021, Eq. 14, Algorithm 2).
 
-        eps_hat(x_t, t) = eps_theta(x_t, t) - scale * sqrt(1 - alpha_bar_t) * grad_x log p(y | x_t, t)
+        eps_hat(x_t, t) = eps_theta(x_t, t)
+                          - scale * sqrt(1 - alpha_bar_t) * grad_x log p(y | x_t, t)
 
-    Since score = -eps / sqrt(1 - alpha_bar_t), this adds scale * grad log p(y | x_t) to the
-    score: at scale 1 it is the score of p(x_t | y), for larger scales of p(x_t) p(y | x_t)^scale
-    (up to normalisation; their Sec. 4.3). log_prob_y(x_t, t, y) -> (B,) is a noise-aware
-    classifier's log p(y | x_t); its gradient is taken with autograd.
+    Since score = -eps / sqrt(1 - alpha_bar_t), this adds scale * grad log p(y | x_t) to
+    the score: at scale 1 it is the score of p(x_t | y), for larger scales of
+    p(x_t) p(y | x_t)^scale (up to normalisation; their Sec. 4.3). log_prob_y(x_t, t, y)
+    -> (B,) is a noise-aware classifier's log p(y | x_t); its gradient is by autograd.
     """
 
     def guided(x_t: Tensor, t: Tensor | int) -> Tensor:

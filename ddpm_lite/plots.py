@@ -1,12 +1,14 @@
 """Pictures for the lessons: scatter grids, animations that play in the static book, sliders.
 
-Every interactive view has a static companion: ``slider`` is for the live notebook (widgets
-render nothing in the offline book), ``scatter_grid`` and ``animate`` tell the same story on
-the page. Nothing in the package imports this module.
+Every interactive view also works on a static page: ``slider`` is a widget in a live
+notebook and a still-frame player in the offline book; ``animate`` plays anywhere.
+Nothing in the package imports this module.
 """
 
 from __future__ import annotations
 
+import base64
+import io
 import re
 from collections.abc import Callable, Sequence
 
@@ -14,6 +16,11 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import torch
 from matplotlib.animation import FuncAnimation
+
+
+# The book's code column is 848 px wide at 1280 px; at matplotlib's 100 dpi a figure of up
+# to this many inches is shown at full size, so its text keeps the size it was drawn at.
+COLUMN_INCHES = 8.4
 
 
 def _points(x) -> "torch.Tensor":
@@ -40,15 +47,19 @@ def scatter_grid(
     size: float = 2.0,
     s: float = 1.0,
 ):
-    """One small scatter plot per frame, side by side; returns the figure."""
+    """One small scatter plot per frame, in rows that fit the page; returns the figure."""
     if len(frames) != len(titles):
         raise ValueError(
             f"titles must have one entry per frame ({len(frames)}), got {len(titles)}"
         )
+    per_row = max(1, min(len(frames), int(COLUMN_INCHES // size)))
+    n_rows = -(-len(frames) // per_row)
     fig, axes = plt.subplots(
-        1, len(frames), figsize=(size * len(frames), size * 1.1), squeeze=False
+        n_rows, per_row, figsize=(size * per_row, size * 1.1 * n_rows), squeeze=False
     )
-    for ax, x, title in zip(axes[0], frames, titles):
+    for ax in axes.flat[len(frames) :]:
+        ax.axis("off")
+    for ax, x, title in zip(axes.flat, frames, titles):
         x = _points(x)
         ax.scatter(x[:, 0], x[:, 1], s=s, alpha=0.5, linewidths=0)
         _style(ax, lim, title)
@@ -63,13 +74,16 @@ def image_grid(
     col_labels: Sequence[str] | None = None,
     scale: float = 0.7,
 ):
-    """A grid of images in [-1, 1]: one row per tensor of shape (n, C, H, W); returns the figure.
+    """A grid of images in [-1, 1], one row per tensor of shape (n, C, H, W); returns the figure.
+
+    Each image is ``scale`` inches wide, less if the grid would be wider than the page.
 
     Values are shown on a fixed scale (-1 black, +1 white) and clipped to it, so noise looks
     like noise rather than being stretched to full contrast.
     """
     rows = [torch.as_tensor(r).detach().to("cpu", torch.float32) for r in rows]
     ncol = max(len(r) for r in rows)
+    scale = min(scale, (COLUMN_INCHES - 0.6) / ncol)  # never wider than the page
     fig, axes = plt.subplots(
         len(rows),
         ncol,
@@ -157,15 +171,77 @@ def offline_controls(html: str) -> str:
     return html
 
 
-class LiveOnly(widgets.VBox):
-    """A VBox whose plain-text form, the only thing a static page can show, says what it is."""
+class Slider(widgets.VBox):
+    """A slider and its figure for the live notebook, with a still-frame player for pages.
 
-    def __init__(self, children, *, note: str):
+    Its display carries two forms: the widget (what Jupyter and Colab show when a kernel
+    runs) and ``text/html`` with the same figure drawn at up to ``frames`` of the values
+    and a range control to scrub through them (what the static book shows: no kernel, no
+    network). The HTML holds only images, a label and one inline handler, so it is the same
+    on every run apart from the image bytes.
+    """
+
+    def __init__(self, children, *, note: str, html: str):
         super().__init__(children)
         self._note = note
+        self._html = html
 
     def __repr__(self) -> str:
         return self._note
+
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = super()._repr_mimebundle_(**kwargs)
+        bundle["text/html"] = self._html
+        return bundle
+
+
+def _png(fig) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _frame_values(values: list, start, frames: int) -> list:
+    """At most `frames` of `values`, evenly spread, always with the first, last and start."""
+    if len(values) <= frames:
+        return values
+    picks = {round(i * (len(values) - 1) / (frames - 1)) for i in range(frames)}
+    picks.add(values.index(start))
+    return [values[i] for i in sorted(picks)]
+
+
+# One inline handler: show the image whose index the range holds, and its value.
+_SCRUB = (
+    "const box = this.closest('.ddpm-lite-player');"
+    "box.querySelectorAll('img').forEach((im, i) => {"
+    " im.style.display = i == this.value ? '' : 'none'; });"
+    "box.querySelector('output').textContent ="
+    " box.querySelectorAll('img')[this.value].dataset.value;"
+)
+
+
+def frame_player(draw: Callable, values: Sequence, *, description: str, value) -> str:
+    """HTML that shows ``draw(v)`` for each v in ``values`` and a range control over them."""
+    images = []
+    for v in values:
+        draw(v)
+        fig = plt.gcf()
+        hidden = "" if v == value else "display:none; "
+        images.append(
+            f'<img data-value="{v}" style="{hidden}max-width:100%" '
+            f'alt="{description} = {v}" src="data:image/png;base64,{_png(fig)}">'
+        )
+        plt.close(fig)
+    control = (
+        f'<label style="display:block; font-family:sans-serif">{description} = '
+        f"<output>{value}</output> "
+        f'<input type="range" min="0" max="{len(values) - 1}" step="1" '
+        f'value="{list(values).index(value)}" style="width:16em; vertical-align:middle" '
+        f'oninput="{_SCRUB}"></label>'
+    )
+    return (
+        '<div class="ddpm-lite-player">\n' + "\n".join([control, *images]) + "\n</div>"
+    )
 
 
 def slider(
@@ -174,14 +250,20 @@ def slider(
     values: Sequence[int],
     description: str = "t",
     value: int | None = None,
+    frames: int = 12,
 ):
-    """An integer slider that calls ``draw(value)`` into an output area: for the live notebook.
+    """An integer slider that calls ``draw(value)`` into an output area.
 
     ``draw`` makes a matplotlib figure; the widget redraws it whenever the slider moves.
-    In the static book a widget shows nothing, so pair it with ``scatter_grid`` or ``animate``.
+    Where no kernel runs (the static book), the same figure is shown at up to ``frames`` of
+    the values, with a range control to step through them (see ``Slider``).
     """
     values = list(values)
     start = values[0] if value is None else value
+    if start not in values:
+        raise ValueError(f"value must be one of values, got {start!r}")
+    if frames < 2:
+        raise ValueError(f"frames must be at least 2, got {frames}")
     control = widgets.SelectionSlider(
         options=values, value=start, description=description, continuous_update=False
     )
@@ -199,7 +281,7 @@ def slider(
 
     control.observe(redraw, names="value")
     redraw()
-    return LiveOnly(
-        [control, out],
-        note=f"[a slider over {description}: it moves in a live notebook]",
-    )
+    shown = _frame_values(values, start, frames)
+    html = frame_player(draw, shown, description=description, value=start)
+    note = f"[a slider over {description}; on a page without a kernel, {len(shown)} frames]"
+    return Slider([control, out], note=note, html=html)

@@ -281,10 +281,11 @@ def ddim_step(
         x_{t_prev} = sqrt(alpha_bar_prev) x0_hat
                    + sqrt(1 - alpha_bar_prev - sigma_t^2) eps + sigma_t z,   z = noise ~ N(0, I)
 
-    (ERRATA 12: the last term is sigma_t times fresh noise.) t_prev = 0 is clean data
-    (alpha_bar[0] = 1, sigma = 0). With clip_x0, x0_hat is clamped to [-1, 1] and eps is
-    re-derived from it so x_t = sqrt(ab) x0_hat + sqrt(1 - ab) eps still holds (as
-    improved-diffusion and diffusers' use_clipped_model_output=True do). eps, x_t, noise:
+    (A common mistake: the last term is sigma_t times fresh noise z, not a constant shift by
+    sigma_t.) t_prev = 0 is clean data (alpha_bar[0] = 1, sigma = 0). With clip_x0, x0_hat
+    is clamped to [-1, 1] and eps is re-derived from it so x_t = sqrt(ab) x0_hat
+    + sqrt(1 - ab) eps still holds (as improved-diffusion and diffusers'
+    use_clipped_model_output=True do). eps, x_t, noise:
     (B, ...); t: int or int64 (B,) in 1..T; t_prev in 0..t-1. noise is required if eta > 0.
     Lesson 08.
     """

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run every test of the course (installing what it needs first):
-#   1. the book build, failing on any warning;
+#   1. the formatter's check, and the book build, failing on any warning;
 #   2. pytest over tests/ (the package, the book in headless Chromium) and strict nbval over
 #      every lesson in notebooks/ (each re-executed, every output compared).
 set -euo pipefail
@@ -16,6 +16,9 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
     echo "!! chromium/chromedriver missing and cannot be installed here: the browser test will skip (fail under CI=true)"
   fi
 fi
+
+echo "== formatting (ruff format --check: the package, tests, benchmarks, scripts, lessons)"
+ruff format --check --quiet . || { echo "!! run: .venv/bin/ruff format ."; exit 1; }
 
 echo "== building the book (warnings are errors)"
 rm -rf _build

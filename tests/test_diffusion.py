@@ -151,16 +151,16 @@ def test_eps_form_of_the_mean_equals_the_posterior_mean():
         )  # x_0 in [-1, 1]
 
 
-def test_errata_prefactor_one_over_sqrt_alpha_bar_is_wrong():
-    """ERRATA 5: the prefactor is 1/sqrt(alpha_t), not 1/sqrt(alpha_bar_t)."""
+def test_common_mistake_prefactor_one_over_sqrt_alpha_bar_is_wrong():
+    """A common mistake: the prefactor is 1/sqrt(alpha_t), not 1/sqrt(alpha_bar_t)."""
     x_0, eps, t, x_t = _random_batch(2)
     mu_tilde, _ = q_posterior(S, x_0, x_t, t)
     shape = (-1, 1, 1)
     coef = (S.beta[t] / (1 - S.alpha_bar[t]).sqrt()).reshape(shape)
-    slipped = (x_t - coef * eps) / S.alpha_bar[t].sqrt().reshape(shape)
+    wrong = (x_t - coef * eps) / S.alpha_bar[t].sqrt().reshape(shape)
     correct = (x_t - coef * eps) / S.alpha[t].sqrt().reshape(shape)
     torch.testing.assert_close(correct, mu_tilde, rtol=0, atol=1e-12)
-    gap = (slipped - mu_tilde).abs().amax(dim=(1, 2))
+    gap = (wrong - mu_tilde).abs().amax(dim=(1, 2))
     assert (gap[1:] > 1e-5).all() and (gap[3:] > 0.1).all()  # equal only at t = 1
 
 

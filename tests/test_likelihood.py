@@ -35,7 +35,8 @@ def test_exact_divergence_likelihood_matches_the_mixture_log_prob():
         mixture_score_fn(gm, sde), sde, x_0, rtol=1e-6, atol=1e-6
     )
     torch.testing.assert_close(log_p, gm.log_prob(x_0), rtol=0, atol=1e-3)
-    assert float(log_p.max()) > 0  # a density may exceed 1 (errata 14)
+    # a density may exceed 1 (a common mistake: reading it as a probability)
+    assert float(log_p.max()) > 0
 
 
 @pytest.mark.parametrize("probe", ["rademacher", "gaussian"])

@@ -4,6 +4,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import re
+
 import pytest
 import torch
 
@@ -36,10 +38,31 @@ def test_slider_draws_into_its_output_area():
         plt.figure()
 
     widget = plots.slider(draw, values=[0, 5, 10], value=5)
-    assert drawn == [5] and len(widget.children[1].outputs) == 1
+    # the live figure, then the page's three still frames
+    assert drawn == [5, 0, 5, 10] and len(widget.children[1].outputs) == 1
     widget.children[0].value = 10
-    assert drawn == [5, 10] and len(widget.children[1].outputs) == 1
-    assert "live notebook" in repr(widget)
+    assert drawn == [5, 0, 5, 10, 10] and len(widget.children[1].outputs) == 1
+    assert "3 frames" in repr(widget)
+
+
+def test_slider_carries_a_still_frame_player_for_pages():
+    import matplotlib.pyplot as plt
+
+    def draw(t):
+        plt.figure(figsize=(1, 1))
+        plt.title(str(t))
+
+    widget = plots.slider(draw, values=list(range(0, 101, 5)), value=35, frames=5)
+    bundle = widget._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    html = bundle["text/html"]
+    shown = re.findall(r'<img data-value="(\d+)" style="([^"]*)"', html)
+    # first, last, evenly spread, and the start value (the one not hidden)
+    assert [int(v) for v, _ in shown] == [0, 25, 35, 50, 75, 100]
+    assert [v for v, style in shown if "display:none" not in style] == ["35"]
+    assert 'max="5"' in html and 'value="2"' in html and "https://" not in html
+    with pytest.raises(ValueError, match="value must be one of"):
+        plots.slider(draw, values=[1, 2], value=3)
 
 
 def test_exercise_00_half_is_computed_not_stored(capsys):
@@ -48,7 +71,7 @@ def test_exercise_00_half_is_computed_not_stored(capsys):
     assert s.alpha_bar[truth] <= 0.5 < s.alpha_bar[truth - 1]
     assert ddpm_lite.exercises.check("00-half", truth)
     assert not ddpm_lite.exercises.check("00-half", truth - 1)
-    assert "off by one" in capsys.readouterr().out
+    assert "off by one" in " ".join(capsys.readouterr().out.split())
     with pytest.raises(ValueError, match="exercise must be one of"):
         ddpm_lite.exercises.check("99-nope", 1)
 
@@ -73,7 +96,7 @@ def test_exercises_05(capsys):
     )
     assert ddpm_lite.exercises.check("05-attention", 16)
     assert not ddpm_lite.exercises.check("05-attention", 4)
-    assert "pixels x pixels" in capsys.readouterr().out
+    assert "pixels x pixels" in " ".join(capsys.readouterr().out.split())
 
 
 def test_exercises_06(capsys):
@@ -94,6 +117,6 @@ def test_exercises_06(capsys):
 
     assert ddpm_lite.exercises.check("06-step", step)
     assert not ddpm_lite.exercises.check("06-step", noisy_last_step)
-    assert "wrong at t = [1]" in capsys.readouterr().out
+    assert "wrong at t = [1]" in " ".join(capsys.readouterr().out.split())
     assert ddpm_lite.exercises.check("06-ema", 0.9999 / 0.0001)
     assert not ddpm_lite.exercises.check("06-ema", 10_000)

@@ -73,3 +73,19 @@ def test_lessons_follow_the_template():
 
 def test_readme_points_to_the_same_repository():
     assert repository_url() in (ROOT / "README.md").read_text()
+
+
+def test_figure_text_is_never_below_8_points():
+    """Figures are drawn at 100 dpi and shown at 85 % or more of their size (the browser test),
+    so 8-point text is at least 9 px on the page: no lesson or plot helper asks for less."""
+    sources = [(ROOT / "ddpm_lite" / "plots.py").read_text()] + [
+        "".join(c["source"])
+        for path in LESSONS
+        for c in json.loads(path.read_text())["cells"]
+        if c["cell_type"] == "code"
+    ]
+    sizes = [
+        float(m) for text in sources for m in re.findall(r"fontsize=([\d.]+)", text)
+    ]
+    assert sizes and min(sizes) >= 8, sorted(sizes)[:5]
+    assert not any(re.search(r"fontsize=[\"'](x+-)?small", t) for t in sources)

@@ -8,6 +8,7 @@ True or False, so a lesson can ``assert`` it. Register one with ``@exercise("NN-
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Callable
 
 import torch
@@ -36,7 +37,8 @@ def check(exercise: str, answer: object) -> bool:
     if isinstance(answer, torch.Tensor) and answer.numel() == 1:
         answer = answer.item()
     ok, message = EXERCISES[exercise](answer)
-    print(f"{exercise}: {message}")
+    # wrapped to the width of a lesson's code column, so a long hint never scrolls sideways
+    print(textwrap.fill(f"{exercise}: {message}", width=88, subsequent_indent="    "))
     return ok
 
 
