@@ -1,0 +1,28 @@
+"""Notebook editions of the lessons (Colab, student) generated from the book's MyST sources.
+
+See scripts/editions.py. Modules: `book` (the toc and the book's numbering), `bib`
+(citations), `roles` and `myst` (the Markdown converter), `answers` (the `answers` cell),
+`build` (the notebooks, written or checked).
+"""
+
+from .answers import AnswersError, stubs
+from .bib import Bibliography
+from .book import Index, build_index
+from .build import edition, render_all, stale, write
+from .myst import convert
+from .roles import Context, ConversionError
+
+__all__ = [
+    "AnswersError",
+    "Bibliography",
+    "Context",
+    "ConversionError",
+    "Index",
+    "build_index",
+    "convert",
+    "edition",
+    "render_all",
+    "stale",
+    "stubs",
+    "write",
+]
