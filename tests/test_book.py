@@ -103,6 +103,15 @@ def open_page(browser, book: Path, page: str) -> dict:
         "  ? MathJax.startup.promise.then(() => done(true)) : setTimeout(wait, 50);"
         "wait();"
     )
+    # Every image finished (loaded or failed), or 10 s passed: measuring earlier would
+    # read a loading image as broken, or as having no size.
+    browser.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "const pending = [...document.images].filter(i => !i.complete);"
+        "setTimeout(done, 10000);"
+        "Promise.all(pending.map(i => new Promise(r => { i.onload = r; i.onerror = r; })))"
+        "  .then(() => done(true));"
+    )
     shots = book.parent / "screenshots"
     shots.mkdir(exist_ok=True)
     browser.save_screenshot(str(shots / (page.replace("/", "_") + ".png")))
@@ -272,7 +281,7 @@ FAULTS = {  # what tests/book_measure.js must catch, planted in a copy of a less
         + "a + " * 90
         + "b\\]</div></main>",
     ),
-    "shrunk": ('<img alt="', '<img style="width: 30%" alt="'),
+    "shrunk": ('<img alt="../_images/', '<img style="width: 30%" alt="../_images/'),
     "broken": (
         "</main>",
         '<div class="cell_output"><img src="missing.png"></div></main>',
@@ -294,13 +303,16 @@ def test_the_measurement_catches_each_fault(browser, book, tmp_path, fault):
     """Plant one fault of each kind in a copy of a lesson page: the measurement flags it
     (and flags nothing on the unaltered copy)."""
     page = book / "notebooks" / "01_forward_process.html"
-    html = page.read_text(encoding="utf-8").replace("../", f"{book.as_uri()}/")
+    html = page.read_text(encoding="utf-8")
     old, new = FAULTS[fault]
     assert old in html
     copy = tmp_path / "notebooks"
     copy.mkdir()
-    (copy / "clean.html").write_text(html, encoding="utf-8")
-    (copy / "faulty.html").write_text(html.replace(old, new, 1), encoding="utf-8")
+    for name, text in [("clean", html), ("faulty", html.replace(old, new, 1))]:
+        text = text.replace(
+            "../", f"{book.as_uri()}/"
+        )  # the copy loads the book's files
+        (copy / f"{name}.html").write_text(text, encoding="utf-8")
     clean = measure(browser, tmp_path, "notebooks/clean.html")
     faulty = measure(browser, tmp_path, "notebooks/faulty.html")
     assert not clean[fault], clean[fault]

@@ -89,3 +89,24 @@ def test_figure_text_is_never_below_8_points():
     ]
     assert sizes and min(sizes) >= 8, sorted(sizes)[:5]
     assert not any(re.search(r"fontsize=[\"'](x+-)?small", t) for t in sources)
+
+
+def test_every_exercise_checker_has_a_worked_answer():
+    """Each registered checker is run on a worked answer in a lesson's `answers` cell, so
+    the student edition has a stub for every exercise that can be checked."""
+    import ddpm_lite.exercises
+
+    answered = set()
+    for path in LESSONS:
+        for cell in json.loads(path.read_text())["cells"]:
+            if "answers" in cell["metadata"].get("tags", []):
+                answered |= set(
+                    re.findall(
+                        r'^assert ddpm_lite\.exercises\.check\(\s*"([\w-]+)"',
+                        "".join(cell["source"]),
+                        re.M,
+                    )
+                )
+    assert answered == set(ddpm_lite.exercises.EXERCISES), sorted(
+        set(ddpm_lite.exercises.EXERCISES) ^ answered
+    )
