@@ -6,7 +6,7 @@ latents z = E(x) and decodes samples with D. Two details matter for the second s
     reconstruction:  D(E(x)) ~ x, or no diffusion model can do better than the decoder allows;
     scaling:         z is multiplied by one constant c = 1 / std(z) so that the latents have
                      unit variance, the scale the noise schedule was designed for
-                     (Rombach et al. 2022, Sec. 4.3.2; Stable Diffusion's 0.18215).
+                     (Rombach et al. 2022, App. G, its effect in App. D.1; Stable Diffusion's 0.18215).
 
 Lesson 13.
 """
@@ -86,7 +86,7 @@ def reconstruction_mse(ae: Autoencoder, x: Tensor) -> float:
 def latent_scale(z: Tensor) -> float:
     """The factor c = 1 / std(z) (all entries pooled) that gives the latents unit variance.
 
-    One scalar for the whole latent, as Stable Diffusion does (Rombach et al. 2022, Sec. 4.3.2).
+    One scalar for the whole latent, as Stable Diffusion does (Rombach et al. 2022, App. G).
     """
     if z.numel() < 2:
         raise ValueError(f"z must have at least 2 entries, got {z.numel()}")

@@ -108,10 +108,12 @@ def bits_per_dim(log_p: Tensor, D: int, *, bins: int = 256) -> Tensor:
         pixel k in {0, ..., bins-1}  ->  y = 2 k / (bins - 1) - 1,  grid spacing Delta = 2 / (bins - 1)
         bpd = -log p(y) / (D ln 2) - log2(Delta) = -log p(y) / (D ln 2) + log2((bins - 1) / 2)
 
-    Why: with uniform dequantisation y~ = y + Delta (u - 1/2), u ~ U[0, 1)^D, the cubes of side
-    Delta around the grid points tile space, so the discrete model P(k) = int_cube p = Delta^D
-    E_u[p(y~)] >= Delta^D exp E_u[log p(y~)] (Jensen); -log2 P(k) / D is therefore at most the
-    value above averaged over u. For bins = 256 the offset is log2(127.5) = 6.994 (Song et al.'s
+    Why: with uniform dequantisation y~ = y + Delta (u - 1/2), u ~ U[0, 1)^D, each cube of
+    side Delta around a grid point gives int_cube p = Delta^D E_u[p(y~)] >= Delta^D exp
+    E_u[log p(y~)] (Jensen, cell by cell). The cubes cover only [-1 - Delta/2, 1 + Delta/2]^D;
+    a discrete model whose edge cells are open (all mass beyond the last level goes to it,
+    as the decoder of Ho et al. does) has P(k) >= int_cube p, so -log2 P(k) / D is at most
+    the value above averaged over u. For bins = 256 the offset is log2(127.5) = 6.994 (Song et al.'s
     code adds 7 = log2(256 / 2) as it dequantises (k + u) / 256, a cell of width 2/256).
     """
     _check_bins(bins)

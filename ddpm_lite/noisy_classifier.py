@@ -1,7 +1,7 @@
 """A noise-aware digit classifier p(y | x_t, t), the guide of classifier guidance.
 
 Classifier guidance needs grad_x log p(y | x_t) at every step of sampling, where x_t is a
-*noisy* image (Dhariwal & Nichol 2021, Sec. 4.1). A classifier trained on clean digits has
+*noisy* image (Dhariwal & Nichol 2021, Sec. 4). A classifier trained on clean digits has
 never seen noise and is confidently wrong on x_t, so this one is trained on
 x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps with t drawn uniformly from 1..T, and
 told t through the same sinusoidal embedding as the U-Net. Its weights ship in
@@ -118,7 +118,7 @@ def train_noisy_classifier(
     Each step draws a batch of digits (from `train_idx`, default the training part of
     `ddpm_lite.metrics.digits_split()`), t ~ U{1..T} and eps ~ N(0, I), forms x_t with
     `q_sample` (Ho et al. 2020, Eq. 4) and minimises -log p(y | x_t, t): the training of
-    Dhariwal & Nichol 2021, Sec. 4.1, on the digits. Adam, cosine learning rate, seed fixed.
+    Dhariwal & Nichol 2021, Sec. 4 and 4.3, on the digits. Adam, cosine learning rate, seed fixed.
     """
     from .metrics import digits_split
 
