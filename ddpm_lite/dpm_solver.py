@@ -7,7 +7,7 @@ x_theta(x_t, t) = (x_t - sigma_t eps_theta(x_t, t)) / alpha_t its solution is
 
     x_t = sigma_t / sigma_s x_s + sigma_t int_{lambda_s}^{lambda_t} e^lambda x_theta(x_lambda, lambda) dlambda
 
-(Lu et al. 2022, "DPM-Solver++", Eq. for the exact solution in data prediction). The
+(Lu et al. 2022b, "DPM-Solver++", the exact solution in data prediction). The
 solvers below approximate x_theta by a polynomial in lambda through the last 1 or 2 model
 outputs. Lesson 11 (fast solvers).
 """
@@ -81,7 +81,7 @@ def sample_dpm_solver(
     progress: bool = True,
     return_trajectory: bool = False,
 ):
-    """DPM-Solver++ multistep, data prediction (Lu et al. 2022, "DPM-Solver++", Algorithm 2, 2M).
+    """DPM-Solver++ multistep, data prediction (Lu et al. 2022b, "DPM-Solver++", Algorithm 2, 2M).
 
     On the grid t_0 > t_1 > ... > t_{M-1} (M = steps model calls) and then clean data,
     with h_i = lambda_{t_i} - lambda_{t_{i-1}} and x_theta_i = x_theta(x_{t_i}, t_i):
