@@ -22,6 +22,7 @@ import pickle
 import random
 import re
 import tempfile
+import warnings
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Optional, Union
@@ -38,6 +39,7 @@ from .unet import UNet, UNetConfig
 
 FORMAT = "ddpm_lite-checkpoint-v1"
 _NAME = re.compile(r"^ckpt-(\d+)\.json$")
+_EXPORT = re.compile(r"^model-(\d+)\.json$")
 PathLike = Union[str, os.PathLike]
 
 
@@ -262,25 +264,64 @@ def list_checkpoints(out_dir: PathLike) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
+def list_exports(out_dir: PathLike) -> list[Path]:
+    """The exported networks (model-<step>.json, written by `export_model`), oldest first."""
+    found = [
+        (int(m.group(1)), p)
+        for p in Path(out_dir).glob("model-*.json")
+        if (m := _EXPORT.match(p.name))
+    ]
+    return [p for _, p in sorted(found)]
+
+
 def latest_checkpoint(out_dir: PathLike) -> Optional[Path]:
     """The newest checkpoint sidecar in `out_dir`, or None."""
     found = list_checkpoints(out_dir) if Path(out_dir).is_dir() else []
     return found[-1] if found else None
 
 
+def load_newest_intact(out_dir: PathLike) -> Optional[Checkpoint]:
+    """The newest checkpoint of `out_dir` that loads (digest and format checked); a warning
+    for each newer one that does not. None if the folder holds no checkpoint, or an
+    exported network (model-<step>.json) if it holds only that; ValueError if none loads."""
+    found = list_checkpoints(out_dir) if Path(out_dir).is_dir() else []
+    found = found or list_exports(out_dir)
+    errors = []
+    for side in reversed(found):
+        try:
+            ckpt = _load_pair(side)
+        except (ValueError, OSError, KeyError, TypeError) as err:
+            errors.append(f"{side.name}: {err}")
+            continue
+        for error in errors:
+            warnings.warn(
+                f"checkpoint: skipping a damaged checkpoint ({error})", stacklevel=2
+            )
+        return ckpt
+    if errors:
+        raise ValueError(
+            f"checkpoint: no intact checkpoint in {str(out_dir)!r}: {errors}"
+        )
+    return None
+
+
 def load_checkpoint(path: PathLike) -> Checkpoint:
     """Read a checkpoint without executing anything from the file.
 
-    path: a directory (its newest checkpoint), a sidecar .json, a .safetensors file (with its
-    sidecar if present), or a .pt/.pth/.bin state dict read with `torch.load(weights_only=True)`.
-    Raises ValueError if it is missing, torn (digest mismatch) or not plain tensors.
+    path: a directory (its newest intact checkpoint, with a warning for any damaged newer
+    one; a folder of exports: its newest export), a sidecar .json, a .safetensors file (with
+    its sidecar if present), or a .pt/.pth/.bin state dict read with
+    `torch.load(weights_only=True)`. Raises ValueError if it is missing, torn (digest
+    mismatch) or not plain tensors.
     """
     p = Path(path)
     if p.is_dir():
-        latest = latest_checkpoint(p)
-        if latest is None:
-            raise ValueError(f"checkpoint: no ckpt-*.json in directory {str(p)!r}")
-        p = latest
+        ckpt = load_newest_intact(p)
+        if ckpt is None:
+            raise ValueError(
+                f"checkpoint: no ckpt-*.json or model-*.json in directory {str(p)!r}"
+            )
+        return ckpt
     if not p.is_file():
         raise ValueError(f"checkpoint: no such file {str(p)!r}")
     if p.suffix == ".json":
@@ -295,11 +336,30 @@ def load_checkpoint(path: PathLike) -> Checkpoint:
     return Checkpoint(p, {}, _load_pickle_safely(p))
 
 
+def _weights_file(sidecar: Path, meta: dict) -> Path:
+    """The sidecar's tensor file: a plain file name, a regular file in the same folder."""
+    name = meta.get("weights")
+    if not isinstance(name, str) or name != Path(name).name or name in ("", ".", ".."):
+        raise ValueError(
+            f"checkpoint: {sidecar.name}: 'weights' must be a file name in the same "
+            f"folder, got {name!r}"
+        )
+    weights = sidecar.parent / name
+    if weights.is_symlink() or not weights.is_file():
+        raise ValueError(
+            f"checkpoint: {sidecar.name}: {name!r} is not a regular file beside it"
+        )
+    return weights
+
+
 def _load_pair(sidecar: Path) -> Checkpoint:
-    meta = json.loads(sidecar.read_text())
-    if meta.get("format") != FORMAT:
+    try:
+        meta = json.loads(sidecar.read_text())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ValueError(f"checkpoint: {str(sidecar)!r} is not JSON ({err})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ValueError(f"checkpoint: {str(sidecar)!r} is not a {FORMAT} sidecar")
-    blob = (sidecar.parent / meta["weights"]).read_bytes()
+    blob = _weights_file(sidecar, meta).read_bytes()
     if hashlib.sha256(blob).hexdigest() != meta["sha256"]:
         raise ValueError(
             f"checkpoint: {meta['weights']} does not match the digest in {sidecar.name}"
@@ -352,20 +412,47 @@ COURSE_MODELS = Path(__file__).parent / "assets" / "models"
 
 
 def export_model(checkpoint: PathLike, out_dir: PathLike, *, ema: bool = True) -> Path:
-    """Write only the network of a checkpoint (its EMA weights if `ema`) as a new, small checkpoint.
+    """Write only the network of a checkpoint (its EMA weights if `ema`) as a new, small file.
 
-    No optimizer state and no second copy of the weights: this is how the course's shipped
-    models in `ddpm_lite/assets/models/` were made (see `course_model`). Returns the sidecar.
+    It is named model-<step>.safetensors / .json, so no training run mistakes it for one of
+    its checkpoints (ckpt-*), and it replaces and deletes nothing: ValueError if either file
+    exists. No optimizer state and no second copy of the weights: this is how the course's
+    shipped models in `ddpm_lite/assets/models/` were made (see `course_model`). Returns the
+    sidecar.
     """
     ckpt = load_checkpoint(checkpoint)
     model = load_model(ckpt, ema=ema)
-    return save_checkpoint(
-        out_dir,
-        step=int(ckpt.meta.get("step", 0)),
-        model=model,
-        config=ckpt.meta.get("config"),
-        keep=1,
-    )
+    step = int(ckpt.meta.get("step", 0))
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"out_dir {str(out)!r} is a file, not a folder")
+    weights = out / f"model-{step:06d}.safetensors"
+    sidecar = weights.with_suffix(".json")
+    taken = [p.name for p in (weights, sidecar) if p.exists()]
+    if taken:
+        raise ValueError(
+            f"export: {taken} already exist in {str(out)!r}; nothing was written "
+            "(choose another out_dir, or move them away first)"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    tensors = {
+        f"model.{k}": v.detach().cpu().contiguous()
+        for k, v in model.state_dict().items()
+    }
+    blob = st_save(tensors, metadata={"format": FORMAT, "step": str(step)})
+    atomic_write_bytes(weights, blob)
+    meta = {
+        "format": FORMAT,
+        "step": step,
+        "weights": weights.name,
+        "sha256": hashlib.sha256(blob).hexdigest(),
+        "model": model_spec(model),
+        "config": ckpt.meta.get("config"),
+        "exported_from": str(ckpt.path.name),
+        "weights_kind": "ema" if ema and ckpt.state("ema") else "model",
+    }
+    atomic_write_bytes(sidecar, json.dumps(meta, indent=1).encode())
+    return sidecar
 
 
 def course_model(name: str) -> nn.Module:

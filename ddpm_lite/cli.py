@@ -23,6 +23,7 @@ import typing
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Optional, Sequence
 
+from .run_folder import FolderInUse
 from .train_config import PRESETS, TrainConfig
 
 
@@ -208,6 +209,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return run(config_from_args(cls, args))
     except ValueError as err:
         parser.error(str(err))
+    except (FolderInUse, FloatingPointError) as err:  # the run's state, not its flags
+        print(f"{parser.prog}: error: {err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt as err:
         print(f"interrupted: {err}", file=sys.stderr)
         return 130

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -29,6 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from . import checkpoint as ckpt_io
+from . import run_folder
 from .datasets import augmentation, digits, load_dataset
 from .losses import loss_simple
 from .mlp import MLPDenoiser
@@ -191,14 +193,19 @@ def train(
     `config.dataset`. callback(step, loss) runs after every step. Under `torchrun` (WORLD_SIZE > 1)
     every process calls this; rank 0 writes checkpoints and grids. Ctrl-C (SIGINT) or SIGTERM
     finishes the current step, writes a checkpoint (if checkpoint_every > 0), then raises
-    KeyboardInterrupt.
+    KeyboardInterrupt. The run owns `out_dir` while it runs (`ddpm_lite.run_folder`): a
+    folder that holds another run's checkpoints needs `resume` or `overwrite`. A loss or a
+    weight that is not finite stops the run (FloatingPointError) before it is saved.
     """
     from .distributed import setup, teardown
 
     rank, world, device = setup(config.device)
+    lock = None
     try:
+        lock = run_folder.claim(config) if rank == 0 else None
         return _train(_start(config, rank, world, device, model, data), callback)
     finally:
+        run_folder.release(lock)
         teardown(world)
 
 
@@ -225,6 +232,8 @@ def _start(
     model = (model if model is not None else build_model(c, x, num_classes)).to(device)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     opt = torch.optim.Adam(model.parameters(), lr=c.lr)
+    if rank == 0:
+        run_folder.require_space(c, model, ema, opt)
     return _Run(
         c,
         rank,
@@ -258,6 +267,13 @@ def _train(r: _Run, callback: Optional[Callable[[int, float], None]]) -> TrainRe
     with deferred_interrupt() as stop:
         for step in bar:
             losses.append(_train_step(r, step))
+            if not math.isfinite(losses[-1]):
+                bar.close()
+                raise FloatingPointError(
+                    f"train: the loss is {losses[-1]} at step {step}; stopped before "
+                    f"saving it (last checkpoint: {last}). Check the data for NaN and "
+                    f"lower lr (now {c.lr})"
+                )
             bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
             if r.rank == 0 and c.sample_every and step % c.sample_every == 0:
                 _save_samples(r, step)
@@ -317,9 +333,17 @@ def _jsonable(c: TrainConfig) -> dict:
 
 
 def _checkpoint(r: _Run, step: int) -> Optional[Path]:
-    """Rank 0 writes the checkpoint of `step`; every rank waits for it."""
+    """Rank 0 writes the checkpoint of `step`; every rank waits for it. Weights that are
+    not finite are never written: FloatingPointError instead."""
     path = None
     if r.rank == 0:
+        for name, net in (("model", r.model), ("ema", r.ema)):
+            bad = [n for n, p in net.named_parameters() if not p.isfinite().all()]
+            if bad:
+                raise FloatingPointError(
+                    f"train: {name} weights are not finite at step {step} ({bad[0]} "
+                    f"and {len(bad) - 1} more); no checkpoint of them was written"
+                )
         data = {
             "seed": r.c.seed,
             "step": step,
@@ -344,10 +368,14 @@ def _checkpoint(r: _Run, step: int) -> Optional[Path]:
 
 def _resume(r: _Run) -> int:
     """Load the newest checkpoint of out_dir into model, EMA, optimizer and RNGs; return its step (0 if none)."""
-    path = ckpt_io.latest_checkpoint(r.c.out_dir)
-    if path is None:
+    ck = ckpt_io.load_newest_intact(r.c.out_dir)
+    if ck is None:
         return 0
-    ck = ckpt_io.load_checkpoint(path)
+    path = ck.path
+    if "optimizer" not in ck.meta or not ck.state("ema"):
+        raise ValueError(
+            f"resume: {path.name} is an exported network, not a training checkpoint"
+        )
     saved, now = ck.meta.get("config") or {}, _jsonable(r.c)
     changed = [k for k in RESUME_FIXED if saved.get(k) != now[k]]
     if changed:

@@ -48,6 +48,17 @@ RESUME_FIXED = (
 )
 
 
+BOOLEANS = (
+    "download",
+    "augment",
+    "bf16",
+    "class_conditional",
+    "resume",
+    "overwrite",
+    "progress",
+)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything a training run depends on. Defaults: Ho et al. 2020, Sec. 4 and Appendix B (CIFAR10)."""
@@ -88,6 +99,7 @@ class TrainConfig:
     keep: int = 2  # checkpoints kept in out_dir (0 = all)
     out_dir: str = "runs/ddpm"
     resume: bool = False  # continue from the newest checkpoint in out_dir
+    overwrite: bool = False  # delete the checkpoints already in out_dir (a fresh run)
     progress: bool = True
 
     def __post_init__(self):
@@ -106,6 +118,13 @@ def check_config(c: TrainConfig) -> None:
     _choice(c.model, MODELS, "model")
     _choice(c.dataset, DATASETS, "dataset")
     _choice(c.schedule, tuple(SCHEDULES), "schedule")
+    for name in BOOLEANS:
+        if not isinstance(getattr(c, name), bool):
+            raise ValueError(f"{name} must be True or False, got {getattr(c, name)!r}")
+    if c.resume and c.overwrite:
+        raise ValueError("resume and overwrite exclude each other: pass one of them")
+    if not isinstance(c.device, str):
+        raise ValueError(f"device must be a string such as 'cpu', got {c.device!r}")
     if not isinstance(c.model_overrides, dict):
         raise ValueError(
             f"model_overrides must be a dict, got {type(c.model_overrides).__name__}"
