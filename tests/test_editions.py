@@ -419,6 +419,9 @@ def test_stubs():
         "def rate(prior, terms, *, dim: int = 1) -> float:\n    '''Doc.'''\n"
         "    return prior + terms.sum(dim)\n\n\n"
         "bits = -math.log2(0.5)\n"
+        'glue("bits", bits, ".2f")\n'
+        "lam = bits * 2\n"
+        'glue("lam", lam, ".2f")\n'
         'assert ddpm_lite.exercises.check("07-rate", rate)\n'
         'assert not ddpm_lite.exercises.check("07-rate", lambda p, t: p)\n'
         'assert ddpm_lite.exercises.check("07-decoder", bits)\n'

@@ -13,6 +13,7 @@ TAG = "answers"
 COLAB_TITLE = "# @title Worked answers: run this cell to check them"
 STUDENT_TITLE = "# @title Your answers: write them here, then run this cell"
 CHECK = "ddpm_lite.exercises.check"
+GLUE = ("glue", "prose.glue", "ddpm_lite.prose.glue")
 
 
 class AnswersError(ValueError):
@@ -75,13 +76,24 @@ def stubs(source: str, where: str = "answers cell") -> str:
     `raise NotImplementedError("your answer: write f")`; `name = <expr>` becomes
     `name = None  # your answer`; imports stay; `assert ddpm_lite.exercises.check(ID, name)`
     becomes the bare call (it prints a verdict and a hint); `assert not ...check(...)`
-    (a slip shown failing) is dropped. Anything else raises `AnswersError`.
+    (a slip shown failing) is dropped, and so are `glue(...)` calls and the assignments only
+    they read (numbers of a worked solution, which the student edition leaves out). Anything else raises
+    `AnswersError`.
     """
     tree = ast.parse(
         "\n".join(
             line for line in source.split("\n") if not line.startswith("# @title")
         )
     )
+    # names a glue(...) call reads and no check reads: numbers of a worked solution only
+    checked, glued = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and ast.unparse(node.func) in (CHECK, *GLUE):
+            names = {
+                n.id for a in node.args for n in ast.walk(a) if isinstance(n, ast.Name)
+            }
+            (checked if ast.unparse(node.func) == CHECK else glued).update(names)
+    solution_only = glued - checked
     out = []
     for node in tree.body:
         if isinstance(node, (ast.Import, ast.ImportFrom)):
@@ -97,7 +109,8 @@ def stubs(source: str, where: str = "answers cell") -> str:
             and len(node.targets) == 1
             and isinstance(node.targets[0], ast.Name)
         ):
-            out.append(f"{node.targets[0].id} = None  # your answer")
+            if node.targets[0].id not in solution_only:
+                out.append(f"{node.targets[0].id} = None  # your answer")
         elif isinstance(node, ast.Assert) and _check_call(node.test):
             call = _check_call(node.test)
             if (
@@ -118,10 +131,16 @@ def stubs(source: str, where: str = "answers cell") -> str:
             and _check_call(node.test.operand)
         ):
             continue  # a wrong answer shown failing: it would give the right one away
+        elif (
+            isinstance(node, ast.Expr)
+            and isinstance(node.value, ast.Call)
+            and ast.unparse(node.value.func) in GLUE
+        ):
+            continue  # a number of a worked solution, for the solution's text
         else:
             raise AnswersError(
                 f"{where}: line {node.lineno}: cannot make a stub of "
                 f"{ast.unparse(node).splitlines()[0]!r} (keep the answers cell to defs, "
-                f"assignments, imports and `assert {CHECK}(...)`)"
+                f"assignments, imports, glue(...) and `assert {CHECK}(...)`)"
             )
     return ruff_format("\n".join(out)).rstrip("\n")
