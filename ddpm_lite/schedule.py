@@ -29,7 +29,7 @@ class Schedule:
 
     Ho et al. 2020, Eq. 4 (alpha_bar) and Eq. 7 (beta_tilde). `alpha_bar` is what
     diffusers calls `alphas_cumprod` (its index i is our t = i + 1) and what the DDIM
-    paper (Song et al. 2021) writes as alpha_t. Build one with `Schedule.from_beta`.
+    paper (Song et al. 2021a) writes as alpha_t. Build one with `Schedule.from_beta`.
     Derived in lessons 01 (alpha_bar) and 02 (beta_tilde).
     """
 
@@ -68,8 +68,20 @@ def gather(table: Tensor, t: Tensor, x: Tensor) -> Tensor:
 
     table: float64 of length T+1; t: int64 of shape (B,). Values are looked up in
     float64 and only then cast, so bfloat16 inputs get correctly rounded coefficients.
+    Raises ValueError for an index outside 0..T (a negative one would wrap around to the end)
+    and for integer x (the coefficients would be truncated to 0).
     """
-    values = table[t.to(table.device)]  # (B,)
+    if not x.is_floating_point():
+        raise ValueError(
+            f"x must be a floating-point tensor, got {x.dtype}: convert it first (x.float())"
+        )
+    t = t.to(table.device)
+    if t.device.type == "cpu" and t.numel() and (t.min() < 0 or t.max() >= len(table)):
+        raise ValueError(
+            f"t must be in 0..T={len(table) - 1} here, got values in "
+            f"{int(t.min())}..{int(t.max())}"
+        )
+    values = table[t]  # (B,)
     return values.to(device=x.device, dtype=x.dtype).reshape(-1, *([1] * (x.ndim - 1)))
 
 

@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+import ddpm_lite
 from ddpm_lite import Schedule, cosine_schedule, linear_schedule, respace
 
 
@@ -125,3 +126,16 @@ def test_respace_with_every_step_is_the_identity():
 def test_bad_inputs_raise_value_error_naming_the_parameter(bad, match):
     with pytest.raises(ValueError, match=match):
         bad()
+
+
+def test_gather_refuses_indices_that_wrap_and_integer_data():
+    s = ddpm_lite.linear_schedule()
+    x = torch.zeros(2, 3)
+    assert ddpm_lite.gather(s.alpha_bar, torch.tensor([0, 1000]), x).shape == (2, 1)
+    for bad in ([-1, 5], [5, 1001]):
+        with pytest.raises(ValueError, match="t must be in 0..T=1000"):
+            ddpm_lite.gather(s.alpha_bar, torch.tensor(bad), x)
+    with pytest.raises(ValueError, match="floating-point.*int64"):
+        ddpm_lite.q_sample(
+            s, torch.ones(2, 3, dtype=torch.int64), torch.tensor([5, 5]), x.long()
+        )
