@@ -5,8 +5,9 @@ Convention (the course's, time runs towards noise as in DDPM): t in [0, 1],
     x_t = (1 - t) x_0 + t eps,      x_0 data at t = 0,  eps ~ N(0, I) at t = 1,
 
 so the conditional velocity is dx_t/dt = eps - x_0 and sampling integrates dx/dt = v(x, t)
-from t = 1 down to t = 0. Lipman et al. 2023 put data at t = 1 instead (their velocity is
-x_0 - eps); Liu et al. 2023 call the same straight path "rectified flow". Lesson 13.
+from t = 1 down to t = 0. Lipman et al. 2023 and Liu et al. 2023 both run time the other
+way, noise at t = 0 and data at t = 1, so their velocity is x_0 - eps and their t is our
+1 - t; Liu et al. call this straight path "rectified flow". Lesson 13.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Exact log-likelihoods through the probability-flow ODE, in nats and in bits per dimension.
 
-The probability-flow ODE (Song et al. 2021, Eq. 13) is a continuous normalizing flow, so
+The probability-flow ODE (Song et al. 2021b, Eq. 13) is a continuous normalizing flow, so
 the instantaneous change of variables (Chen et al. 2018, Theorem 1) gives log p_0 exactly,
-up to the ODE solver's tolerance (Song et al. 2021, Sec. 4.3 and Appendix D.2). Lesson 10.
+up to the ODE solver's tolerance (Song et al. 2021b, Sec. 4.3 and Appendix D.2). Lesson 10.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def ode_log_likelihood(
 
     Along the probability-flow ODE dx/dt = f~(x, t) (`pf_ode_drift`, Eq. 13),
         d log p_t(x(t)) / dt = -div f~(x(t), t)                   (Chen et al. 2018, Thm. 1)
-        log p_0(x(0)) = log p_1(x(1)) + int_0^1 div f~(x(t), t) dt  (Song et al. 2021, App. D.2)
+        log p_0(x(0)) = log p_1(x(1)) + int_0^1 div f~(x(t), t) dt  (Song et al. 2021b, App. D.2)
     so [x, int div f~] is integrated from t_eps to 1 with RK45 and log N(x(1); 0, prior_std^2 I)
     is added. x_0 is treated as a draw of p_{t_eps} (std(t_eps) ~ 3e-3 for the VP SDE).
 

@@ -8,6 +8,7 @@ Nothing in the package imports this module.
 from __future__ import annotations
 
 import base64
+import html
 import io
 import re
 from collections.abc import Callable, Sequence
@@ -223,18 +224,20 @@ _SCRUB = (
 def frame_player(draw: Callable, values: Sequence, *, description: str, value) -> str:
     """HTML that shows ``draw(v)`` for each v in ``values`` and a range control over them."""
     images = []
+    name = html.escape(description)
     for v in values:
         draw(v)
         fig = plt.gcf()
         hidden = "" if v == value else "display:none; "
+        shown = html.escape(str(v))
         images.append(
-            f'<img data-value="{v}" style="{hidden}max-width:100%" '
-            f'alt="{description} = {v}" src="data:image/png;base64,{_png(fig)}">'
+            f'<img data-value="{shown}" style="{hidden}max-width:100%" '
+            f'alt="{name} = {shown}" src="data:image/png;base64,{_png(fig)}">'
         )
         plt.close(fig)
     control = (
-        f'<label style="display:block; font-family:sans-serif">{description} = '
-        f"<output>{value}</output> "
+        f'<label style="display:block; font-family:sans-serif">{name} = '
+        f"<output>{html.escape(str(value))}</output> "
         f'<input type="range" min="0" max="{len(values) - 1}" step="1" '
         f'value="{list(values).index(value)}" style="width:16em; vertical-align:middle" '
         f'oninput="{_SCRUB}"></label>'

@@ -251,7 +251,7 @@ def ddim_timesteps(T: int, steps: int, *, spacing: str = "leading") -> Tensor:
 
 
 def ddim_sigma(s: Schedule, t: Tensor, t_prev: Tensor, eta: float) -> Tensor:
-    """sigma_t(eta) of a DDIM step t -> t_prev, float64 of t's shape (Song et al. 2021, Eq. 16).
+    """sigma_t(eta) of a DDIM step t -> t_prev, float64 of t's shape (Song et al. 2021a, Eq. 16).
 
         sigma = eta * sqrt((1 - alpha_bar_prev) / (1 - alpha_bar_t)) * sqrt(1 - alpha_bar_t / alpha_bar_prev)
 
@@ -275,7 +275,7 @@ def ddim_step(
     noise: Tensor | None = None,
     clip_x0: bool = False,
 ) -> Tensor:
-    """One generalized step x_t -> x_{t_prev} (Song et al. 2021, Eq. 12 with sigma of Eq. 16).
+    """One generalized step x_t -> x_{t_prev} (Song et al. 2021a, Eq. 12 with sigma of Eq. 16).
 
         x0_hat    = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t)
         x_{t_prev} = sqrt(alpha_bar_prev) x0_hat
@@ -342,7 +342,7 @@ def sample_ddim(
     progress: bool = True,
     return_trajectory: bool = False,
 ):
-    """DDIM sampling over a descending grid tau_1 > ... > tau_S, then to t = 0 (Song et al. 2021, Eq. 12).
+    """DDIM sampling over a descending grid tau_1 > ... > tau_S, then to t = 0 (Song et al. 2021a, Eq. 12).
 
     Each step calls eps_theta once at tau_i and moves to tau_{i+1} (the last to t = 0, clean
     data) with `ddim_step`; eta = 0 is the deterministic DDIM, a first-order solver of the
@@ -384,7 +384,7 @@ def ddim_invert(
     timesteps: Iterable[int] | Tensor | None = None,
     progress: bool = True,
 ) -> Tensor:
-    """DDIM inversion: run the eta = 0 update forward, x_0 -> x_T (Song et al. 2021, Sec. 4.3 / Eq. 13).
+    """DDIM inversion: run the eta = 0 update forward, x_0 -> x_T (Song et al. 2021a, Sec. 4.3 / Eq. 13).
 
     On the ascending grid 0 = t_prev < tau_S < ... < tau_1 each step is
         eps    = eps_theta(x_{t_prev}, t)        (the model at the target t, as diffusers'

@@ -1,6 +1,6 @@
 """The continuous-time view: VP and VE SDEs, the reverse SDE, the probability-flow ODE.
 
-Song et al. 2021 ("Score-Based Generative Modeling through Stochastic Differential
+Song et al. 2021b ("Score-Based Generative Modeling through Stochastic Differential
 Equations") let the number of steps go to infinity: the forward process becomes
 dx = f(x, t) dt + g(t) dw on t in [0, 1] (Eq. 5). It is undone by the reverse-time SDE
 (Anderson 1982; Song et al. Eq. 6) or, with the same marginals p_t, by the deterministic
@@ -49,7 +49,7 @@ def _bcast(c: Tensor, x: Tensor) -> Tensor:
 
 @dataclass(frozen=True)
 class VPSDE:
-    """The variance-preserving SDE, the continuous limit of DDPM (Song et al. 2021, Eq. 11).
+    """The variance-preserving SDE, the continuous limit of DDPM (Song et al. 2021b, Eq. 11).
 
         dx = -1/2 beta(t) x dt + sqrt(beta(t)) dw,   beta(t) = beta_min + t (beta_max - beta_min)
 
@@ -111,7 +111,7 @@ class VPSDE:
 
 @dataclass(frozen=True)
 class VESDE:
-    """The variance-exploding SDE, the continuous limit of NCSN (Song et al. 2021, Eq. 9).
+    """The variance-exploding SDE, the continuous limit of NCSN (Song et al. 2021b, Eq. 9).
 
         dx = sqrt(d[sigma(t)^2]/dt) dw,   sigma(t) = sigma_min (sigma_max / sigma_min)^t
         so f = 0 and g(t) = sigma(t) sqrt(2 log(sigma_max / sigma_min))
@@ -302,7 +302,7 @@ def sample_reverse_sde(
     generator: torch.Generator | None = None,
     progress: bool = True,
 ) -> Tensor:
-    """Euler-Maruyama on the reverse-time SDE (Anderson 1982; Song et al. 2021, Eq. 6).
+    """Euler-Maruyama on the reverse-time SDE (Anderson 1982; Song et al. 2021b, Eq. 6).
 
         dx = [f(x, t) - g(t)^2 grad_x log p_t(x)] dt + g(t) dw_bar,   t from t_start (1) down to t_eps
 
@@ -326,7 +326,7 @@ def sample_reverse_sde(
 
 
 def pf_ode_drift(score_fn: ScoreFn, sde: SDE, x: Tensor, t: Tensor | float) -> Tensor:
-    """The probability-flow ODE's velocity (Song et al. 2021, Eq. 13).
+    """The probability-flow ODE's velocity (Song et al. 2021b, Eq. 13).
 
         dx/dt = f(x, t) - 1/2 g(t)^2 grad_x log p_t(x)
 

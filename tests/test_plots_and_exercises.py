@@ -63,6 +63,10 @@ def test_slider_carries_a_still_frame_player_for_pages():
     assert 'max="5"' in html and 'value="2"' in html and "https://" not in html
     with pytest.raises(ValueError, match="value must be one of"):
         plots.slider(draw, values=[1, 2], value=3)
+    # text goes into the page as text, never as markup
+    odd = plots.frame_player(draw, ["a<b"], description='w "&" <i>', value="a<b")
+    assert "<i>" not in odd and "a<b" not in odd
+    assert "w &quot;&amp;&quot; &lt;i&gt;" in odd and 'data-value="a&lt;b"' in odd
 
 
 def test_exercise_00_half_is_computed_not_stored(capsys):

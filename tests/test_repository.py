@@ -110,3 +110,35 @@ def test_every_exercise_checker_has_a_worked_answer():
     assert answered == set(ddpm_lite.exercises.EXERCISES), sorted(
         set(ddpm_lite.exercises.EXERCISES) ^ answered
     )
+
+
+def matches(pattern: re.Pattern) -> list[str]:
+    """Where `pattern` occurs in what a reader or user reads: lessons, pages, docstrings."""
+    texts = {
+        p: p.read_text()
+        for glob in ("notebooks/*.ipynb", "book/*.md", "ddpm_lite/**/*.py", "*.md")
+        for p in ROOT.glob(glob)
+    }
+    return [
+        f"{p.relative_to(ROOT)}: {m.group(0)!r}"
+        for p, text in texts.items()
+        for m in pattern.finditer(text)
+    ]
+
+
+def test_only_the_subject_reaches_the_reader():
+    """No word of how the course was made: where its notes came from, errata numbering."""
+    making = re.compile(
+        r"source notes?|commissioned|\bERRATA\b|\bseeds?/|shared/|the project's goal",
+        re.I,
+    )
+    found = matches(making)
+    assert not found, "\n".join(found)
+
+
+def test_two_papers_of_one_year_are_told_apart():
+    """Song et al. wrote DDIM (2021a) and the score SDE paper (2021b); Lu et al. both
+    DPM-Solver papers (2022a, 2022b). A citation written by hand names which."""
+    bare = re.compile(r"(?:Song|Lu) et al\.?,? \(?(?:2021|2022)(?![ab])")
+    found = matches(bare)
+    assert not found, "\n".join(found)

@@ -123,7 +123,7 @@ def test_ddim_linspace_steps_to_the_next_grid_point_unlike_diffusers():
     # diffusers' DDIMScheduler.step always goes to prev = t - T // steps. With "linspace" (and
     # "trailing" when steps does not divide T) that is not the next grid point: for T=1000,
     # steps=7 the grid is 1000, 833, 667, ... but it steps 1000 -> 858. The correct DDIM chain
-    # (Song et al. 2021, Sec. 4.2: a sub-sequence tau of 1..T) moves tau_i -> tau_{i+1}: test that.
+    # (Song et al. 2021a, Sec. 4.2: a sub-sequence tau of 1..T) moves tau_i -> tau_{i+1}: test that.
     ref = DDIMScheduler(num_train_timesteps=T, timestep_spacing="linspace")
     ref.set_timesteps(7)
     grid = ddim_timesteps(T, 7, spacing="linspace")

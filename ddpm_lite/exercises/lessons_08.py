@@ -10,7 +10,7 @@ from ._core import Verdict, _call, _is_number, exercise
 
 @exercise("08-sigma")
 def _check_08_sigma(answer: object) -> Verdict:
-    # answer: sigma(s, t, t_prev, eta), Song et al. 2021, Eq. 16, for int64 tensors t, t_prev.
+    # answer: sigma(s, t, t_prev, eta), Song et al. 2021a, Eq. 16, for int64 tensors t, t_prev.
     from ..samplers import ddim_sigma
 
     if not callable(answer):
