@@ -223,8 +223,19 @@ def save_checkpoint(
     if optimizer is not None:
         opt_tensors, optim = optimizer_state(optimizer)
         tensors.update(opt_tensors)
+    fields = {"config": config, "optimizer": optim, "rng": rng, **(extra or {})}
+    sidecar = _write_pair(
+        out / f"ckpt-{step:06d}.safetensors", tensors, step, model, fields
+    )
+    _prune(out, keep)
+    return sidecar
+
+
+def _write_pair(
+    weights: Path, tensors: dict, step: int, model: nn.Module, fields: dict
+) -> Path:
+    """The tensors, then the sidecar that commits them (both atomic); return the sidecar."""
     blob = st_save(tensors, metadata={"format": FORMAT, "step": str(step)})
-    weights = out / f"ckpt-{step:06d}.safetensors"
     atomic_write_bytes(weights, blob)
     meta = {
         "format": FORMAT,
@@ -232,16 +243,10 @@ def save_checkpoint(
         "weights": weights.name,
         "sha256": hashlib.sha256(blob).hexdigest(),
         "model": model_spec(model),
-        "config": config,
-        "optimizer": optim,
-        "rng": rng,
-        **(extra or {}),
+        **fields,
     }
     sidecar = weights.with_suffix(".json")
-    atomic_write_bytes(
-        sidecar, json.dumps(meta, indent=1).encode()
-    )  # the commit record, last
-    _prune(out, keep)
+    atomic_write_bytes(sidecar, json.dumps(meta, indent=1).encode())  # the commit, last
     return sidecar
 
 
@@ -254,24 +259,23 @@ def _prune(out: Path, keep: int) -> None:
         old.with_suffix(".safetensors").unlink(missing_ok=True)
 
 
-def list_checkpoints(out_dir: PathLike) -> list[Path]:
-    """The checkpoint sidecars (ckpt-<step>.json) in `out_dir`, oldest first."""
+def _by_step(out_dir: PathLike, name: re.Pattern) -> list[Path]:
     found = [
         (int(m.group(1)), p)
-        for p in Path(out_dir).glob("ckpt-*.json")
-        if (m := _NAME.match(p.name))
+        for p in Path(out_dir).glob("*.json")
+        if (m := name.match(p.name))
     ]
     return [p for _, p in sorted(found)]
+
+
+def list_checkpoints(out_dir: PathLike) -> list[Path]:
+    """The checkpoint sidecars (ckpt-<step>.json) in `out_dir`, oldest first."""
+    return _by_step(out_dir, _NAME)
 
 
 def list_exports(out_dir: PathLike) -> list[Path]:
     """The exported networks (model-<step>.json, written by `export_model`), oldest first."""
-    found = [
-        (int(m.group(1)), p)
-        for p in Path(out_dir).glob("model-*.json")
-        if (m := _EXPORT.match(p.name))
-    ]
-    return [p for _, p in sorted(found)]
+    return _by_step(out_dir, _EXPORT)
 
 
 def latest_checkpoint(out_dir: PathLike) -> Optional[Path]:
@@ -439,20 +443,12 @@ def export_model(checkpoint: PathLike, out_dir: PathLike, *, ema: bool = True) -
         f"model.{k}": v.detach().cpu().contiguous()
         for k, v in model.state_dict().items()
     }
-    blob = st_save(tensors, metadata={"format": FORMAT, "step": str(step)})
-    atomic_write_bytes(weights, blob)
-    meta = {
-        "format": FORMAT,
-        "step": step,
-        "weights": weights.name,
-        "sha256": hashlib.sha256(blob).hexdigest(),
-        "model": model_spec(model),
+    fields = {
         "config": ckpt.meta.get("config"),
         "exported_from": str(ckpt.path.name),
         "weights_kind": "ema" if ema and ckpt.state("ema") else "model",
     }
-    atomic_write_bytes(sidecar, json.dumps(meta, indent=1).encode())
-    return sidecar
+    return _write_pair(weights, tensors, step, model, fields)
 
 
 def course_model(name: str) -> nn.Module:
