@@ -1,12 +1,15 @@
-"""The numerals a lesson's prose writes by hand, as the rule of tests/test_prose_numbers.py sees them.
+"""The numerals the prose writes by hand, as tests/test_prose_numbers.py sees them.
 
-The rule: a number in a lesson's Markdown is either inserted from the lesson's computation
-({glue}`key`, see ddpm_lite/prose.py) or listed, with its source, in
-tests/quoted_numbers.toml (a constant quoted from a paper, or a definition). What is not a
-claim is not counted: single digits (indices, small counts, orders), references to a
-numbered thing of the book or a paper ("Eq. 12", "Sec. 3.4", "lesson 06"), the lesson
-number in the title, and the text of roles, code spans, labels and link targets. Numbers
-inside math count like numbers in prose; ``5.45 \\times 10^{-5}`` is one numeral.
+The rule: a number in a lesson's Markdown or a book page is either inserted from a
+lesson's computation ({glue}`key`, see ddpm_lite/prose.py; a page writes
+{glue:text}`../notebooks/NN_name.ipynb::key:s`) or listed, with its source, in
+tests/quoted_numbers.toml (a constant quoted from a paper, or a definition). What is not
+a claim is not counted: single digits (indices, small counts, orders, names like "2M"),
+references to a numbered thing of the book or a paper ("Eq. 12", "Sec. 3.4", "lesson
+06"), the lesson number in a title or leading a table row, the number of a list item,
+and the text of roles, code spans, labels and link targets. Numbers inside math count
+like numbers in prose; ``5.45 \\times 10^{-5}`` is one numeral, and so are 800k and
+35.7M.
 """
 
 from __future__ import annotations
@@ -37,9 +40,13 @@ _INDENTED = re.compile(
 _SCI = re.compile(
     r"(?:(\d+(?:\.\d+)?)\s*(?:\\times|\\cdot|×)\s*)?10\^\{?\s*(-|−)?\s*(\d+)\s*\}?"
 )
+# A number, with an optional exponent, percent sign or multiplier (800k, 35.7M).
 _NUMBER = re.compile(
-    r"(?<![\w.])(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:e-?\d+)?(?:\s?%)?(?![\w])"
+    r"(?<![\w.])(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:e-?\d+)?(?:\s?%|[kMG])?(?![\w])"
 )
+# "12. " opening a list item, and a table row led by a lesson number ("| 05 | ...")
+_LIST_ITEM = re.compile(r"^[ \t]*\d+\.(?=[ \t])", re.M)
+_LESSON_CELL = re.compile(r"^\|\s*\d{2}\s*\|", re.M)
 
 
 def _sci(m: re.Match) -> str:
@@ -64,11 +71,13 @@ def numerals(markdown: str) -> list[str]:
     text = _LINK.sub(" ", text)
     text = _NAME.sub(" ", text)
     text = _LOCATOR.sub(" ", text)
+    text = _LIST_ITEM.sub(" ", text)
+    text = _LESSON_CELL.sub("| ", text)
     text = _SCI.sub(_sci, text)
     found = []
     for m in _NUMBER.finditer(text):
         token = _normal(m.group(0))
-        if re.fullmatch(r"\d", token):
+        if re.fullmatch(r"\d[kMG]?", token):  # a small count, or a name like "2M"
             continue
         found.append(token)
     return found

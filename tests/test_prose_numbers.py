@@ -1,9 +1,12 @@
-"""Every number a lesson's prose writes is computed by the lesson or quoted with its source.
+"""Every number the prose writes is computed by a lesson or quoted with its source.
 
-A lesson inserts what it measures with ``ddpm_lite.prose.glue`` and {glue}`key`; the
-numbers it may write by hand (constants of the papers, definitions, the settings a
-sentence describes) are listed in tests/quoted_numbers.toml, each with where it comes from.
-tests/prose_numbers.py says which numerals count.
+A lesson inserts what it measures with ``ddpm_lite.prose.glue`` and {glue}`key`; a book
+page inserts a lesson's number with {glue:text}`../notebooks/NN_name.ipynb::key:s`. The
+numbers the prose may write by hand (constants of the papers, definitions, the settings
+a sentence describes) are listed in tests/quoted_numbers.toml, each with where it comes
+from ([all] for everywhere, [NN] for one lesson, [book] for the pages). The tables of
+book/performance.md are written by benchmarks/performance.py; only its prose is read
+here. tests/prose_numbers.py says which numerals count.
 """
 
 import json
@@ -19,6 +22,8 @@ from prose_numbers import numerals
 
 ROOT = Path(__file__).resolve().parent.parent
 LESSONS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+PAGES = sorted((ROOT / "book").glob("*.md"))
+GENERATED = re.compile(r"<!-- part:(\w+) -->.*?<!-- end:\1 -->", re.S)
 QUOTED = tomllib.loads((ROOT / "tests" / "quoted_numbers.toml").read_text())
 
 
@@ -28,8 +33,13 @@ def markdown_cells(path: Path):
             yield i, "".join(cell["source"])
 
 
-def allowed(lesson: str) -> dict[str, str]:
-    return {**QUOTED.get("all", {}), **QUOTED.get(lesson, {})}
+def page_text(path: Path) -> str:
+    # what a person wrote: the parts a benchmark script writes are left out
+    return GENERATED.sub(" ", path.read_text())
+
+
+def allowed(section: str) -> dict[str, str]:
+    return {**QUOTED.get("all", {}), **QUOTED.get(section, {})}
 
 
 def test_the_scanner_counts_claims_and_skips_references():
@@ -42,6 +52,14 @@ def test_the_scanner_counts_claims_and_skips_references():
         "5.45e-5",
     ]
     assert numerals("1,797 digits, 12 % of them") == ["1797", "12%"]
+    assert numerals("800k steps and 35.7M parameters; DPM-Solver++ 2M") == [
+        "800k",
+        "35.7M",
+    ]
+    assert numerals("12. **A slip.** off by 12\n| 05 | build it, 35 of them |") == [
+        "12",
+        "35",
+    ]
     skipped = (
         "# 08 · DDIM\n\nSee Eq. 12, Sec. 3.4, Table 2, lesson 06 and Eqs. 6–7 of "
         "{cite:t}`ho2020`; on CIFAR-10 ({glue}`fd`, `x = 300`), step 3 of 5.\n\n"
@@ -57,6 +75,7 @@ def test_every_quoted_number_has_a_source_and_is_used():
         path.name[:2]: {t for _, text in markdown_cells(path) for t in numerals(text)}
         for path in LESSONS
     }
+    used["book"] = {t for path in PAGES for t in numerals(page_text(path))}
     everywhere = set().union(*used.values())
     for section, entries in QUOTED.items():
         assert section == "all" or section in used, f"no lesson {section!r}"
@@ -70,26 +89,7 @@ def test_every_quoted_number_has_a_source_and_is_used():
             )
 
 
-# Lessons whose conversion is written but not yet run through on this machine (their new
-# checks made them far slower); strict: the mark must go once they pass.
-PENDING = {"07", "13"}
-
-
-@pytest.mark.parametrize(
-    "path",
-    [
-        pytest.param(
-            p,
-            marks=pytest.mark.xfail(
-                strict=True, reason="conversion pending (branch wip/prose-07-13)"
-            ),
-        )
-        if p.name[:2] in PENDING
-        else p
-        for p in LESSONS
-    ],
-    ids=lambda p: p.stem,
-)
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)
 def test_prose_writes_no_number_it_does_not_compute_or_quote(path):
     ok = allowed(path.name[:2])
     stray = [
@@ -106,16 +106,58 @@ def test_prose_writes_no_number_it_does_not_compute_or_quote(path):
 
 
 GLUE_ROLE = re.compile(r"\{glue(?::\w+)?\}`([^`:]+)(?::[^`]*)?`")
+# a page's insertion of a lesson's number, {glue:text}`../notebooks/NN_name.ipynb::key:s`
+# (the format, :s, is needed: without it the role reads the key as the format)
+PASTE_ROLE = re.compile(
+    r"\{glue:text\}`\.\./notebooks/([^`:]+\.ipynb)::([^`:]+)(?::[^`]*)?`"
+)
 
 
-def stored_glue(path: Path) -> list[str]:
+@pytest.mark.parametrize("path", PAGES, ids=lambda p: p.stem)
+def test_book_pages_write_no_number_they_do_not_insert_or_quote(path):
+    ok = allowed("book")
+    stray = [token for token in numerals(page_text(path)) if token not in ok]
+    assert not stray, (
+        f"book/{path.name}: numbers written by hand; insert each from the lesson "
+        f"that computes it ({{glue:text}}`../notebooks/NN_name.ipynb::key:s`) or quote "
+        f"it with its source in [book] of tests/quoted_numbers.toml: {stray}"
+    )
+
+
+def pasted() -> list[tuple[str, str, str]]:  # (page, notebook, key)
+    return [
+        (page.name, notebook, key)
+        for page in PAGES
+        for notebook, key in PASTE_ROLE.findall(page.read_text())
+    ]
+
+
+def test_what_a_page_inserts_is_stored_as_plain_text_by_its_lesson():
+    for page, notebook, key in pasted():
+        path = ROOT / "notebooks" / notebook
+        assert path.exists(), f"book/{page}: no lesson {notebook}"
+        stored = dict(stored_glue_text(path))
+        assert key in stored, f"book/{page}: {notebook} stores no {key!r}"
+        # glue:text from another page reads the text as a Python literal: a comma would
+        # turn 1,797 into a tuple
+        assert "," not in stored[key], f"book/{page}: {key!r} = {stored[key]!r}"
+
+
+def stored_glue_text(path: Path) -> list[tuple[str, str]]:
     nb = json.loads(path.read_text())
     return [
-        out["metadata"]["scrapbook"]["name"]
+        (
+            out["metadata"]["scrapbook"]["name"],
+            out["data"].get("application/papermill.record/text/plain", ""),
+        )
         for cell in nb["cells"]
         for out in cell.get("outputs", [])
         if "scrapbook" in out.get("metadata", {})
     ]
+
+
+def stored_glue(path: Path) -> list[str]:
+    return [name for name, _ in stored_glue_text(path)]
 
 
 @pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)
@@ -124,6 +166,7 @@ def test_every_inserted_number_is_stored_once_and_used(path):
     twice = sorted({k for k in stored if stored.count(k) > 1})
     assert not twice, f"{path.name}: glued more than once: {twice}"
     used = {k for _, text in markdown_cells(path) for k in GLUE_ROLE.findall(text)}
+    used |= {key for _, notebook, key in pasted() if notebook == path.name}
     assert not used - set(stored), (
         f"{path.name}: the prose inserts {sorted(used - set(stored))}, which no "
         "stored output holds (re-execute the lesson)"
