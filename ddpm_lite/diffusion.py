@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._checks import check_choice, check_same_shape, check_timesteps
+from ._checks import check_bool, check_choice, check_same_shape, check_timesteps
 from .schedule import Schedule, gather
 
 VARIANCES = ("beta", "beta_tilde")
@@ -128,6 +128,7 @@ def p_mean_var(
     """
     check_same_shape(eps=eps, x_t=x_t)
     check_timesteps(t, s.T, batch=x_t.shape[0])
+    check_bool(clip_x0, "clip_x0")
     log_var = gather(reverse_log_variance(s, variance), t, x_t)
     if clip_x0:
         x0_hat = x0_from_eps(s, x_t, t, eps).clamp(-1, 1)

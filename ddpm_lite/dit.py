@@ -10,12 +10,12 @@ Lesson 13.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ._checks import ArgTypeError, check_floating, check_positive_int, check_real
 from .unet import _check_t_and_y, _is_compiling, timestep_embedding
 
 
@@ -123,7 +123,28 @@ class DiTConfig:
     depth: int = 4  # number of DiT blocks (DiT-XL: 28)
     heads: int = 4  # attention heads (DiT-XL: 16)
     mlp_ratio: float = 4.0
-    num_classes: Optional[int] = None
+    num_classes: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("in_channels", "image_size", "patch", "dim", "depth", "heads"):
+            check_positive_int(getattr(self, name), name)
+        if self.image_size % self.patch:
+            raise ValueError(
+                f"patch must divide image_size={self.image_size}, got {self.patch}"
+            )
+        if self.dim % self.heads or self.dim % 4 or self.dim < 8:
+            raise ValueError(
+                f"dim must be a multiple of 4 (>= 8) and of heads={self.heads}, got "
+                f"{self.dim}"
+            )
+        check_real(self.mlp_ratio, "mlp_ratio", 0.0, open_low=True)
+        if int(self.dim * self.mlp_ratio) < 1:
+            raise ValueError(
+                f"mlp_ratio must give an MLP of width int(dim * mlp_ratio) >= 1, got "
+                f"{self.mlp_ratio}"
+            )
+        if self.num_classes is not None:
+            check_positive_int(self.num_classes, "num_classes")
 
 
 class DiT(nn.Module):
@@ -142,17 +163,9 @@ class DiT(nn.Module):
 
     def __init__(self, config: DiTConfig = DiTConfig()):
         super().__init__()
-        c = self.config = config
-        if c.image_size % c.patch or c.patch < 1:
-            raise ValueError(
-                f"patch must divide image_size={c.image_size}, got {c.patch}"
-            )
-        if c.dim % c.heads or c.dim % 4 or c.dim < 8:
-            raise ValueError(
-                f"dim must be a multiple of 4 (>= 8) and of heads={c.heads}, got {c.dim}"
-            )
-        if c.num_classes is not None and c.num_classes < 1:
-            raise ValueError(f"num_classes must be None or >= 1, got {c.num_classes}")
+        if not isinstance(config, DiTConfig):
+            raise ArgTypeError(f"config must be a DiTConfig, got {config!r:.60}")
+        c = self.config = config  # DiTConfig checked its fields
         side = c.image_size // c.patch
         self.patch_embed = nn.Linear(c.patch * c.patch * c.in_channels, c.dim)
         rows, cols = (
@@ -185,7 +198,7 @@ class DiT(nn.Module):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
 
-    def forward(self, x_t: Tensor, t: Tensor, y: Optional[Tensor] = None) -> Tensor:
+    def forward(self, x_t: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
         if not _is_compiling():
             self._check_inputs(x_t, t, y)
         c = self.config
@@ -201,8 +214,9 @@ class DiT(nn.Module):
         h = self.out(modulate(self.norm_out(h), shift, scale))  # (B, N, p*p*C)
         return unpatchify(h, c.patch, c.in_channels, c.image_size, c.image_size)
 
-    def _check_inputs(self, x_t: Tensor, t: Tensor, y: Optional[Tensor]) -> None:
+    def _check_inputs(self, x_t: Tensor, t: Tensor, y: Tensor | None) -> None:
         c = self.config
+        check_floating(x_t, "x_t")
         if x_t.ndim != 4 or x_t.shape[1:] != (
             c.in_channels,
             c.image_size,

@@ -15,14 +15,22 @@ outputs. Lesson 11 (fast solvers).
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from ._checks import check_choice, check_positive_int
-from .samplers import EpsModel, _check_x, _distinct_ascending, _progress, check_grid
+from ._checks import (
+    ArgTypeError,
+    check_bool,
+    check_choice,
+    check_positive_int,
+    check_samples,
+    watch_model,
+)
+from .samplers import EpsModel, _distinct_ascending, _progress, check_grid
 from .schedule import Schedule
 
 DPM_SPACINGS = ("diffusers", "logsnr", "uniform")
@@ -99,9 +107,12 @@ def sample_dpm_solver(
     `timesteps` (strictly descending, in 1..T) is given. x_T: (B, ...). Returns x_0 or
     (x_0, trajectory with "t", "x_t", "x0_hat"). Lesson 11.
     """
-    _check_x(x_T, "x_T")
+    check_samples(x_T, "x_T")
+    if isinstance(order, bool) or not isinstance(order, numbers.Integral):
+        raise ArgTypeError(f"order must be 1 or 2 (an int), got {order!r}")
     if order not in (1, 2):
         raise ValueError(f"order must be 1 or 2, got {order!r}")
+    check_bool(return_trajectory, "return_trajectory")
     grid = (
         check_grid(timesteps, s.T)
         if timesteps is not None
@@ -111,6 +122,7 @@ def sample_dpm_solver(
     alpha, sigma = ab.sqrt(), (1 - ab).sqrt()
     x, traj = x_T, {"t": [], "x_t": [], "x0_hat": []}
     x0_prev, t_prev = None, None  # the buffer Q of Alg. 2
+    eps_theta, check_later_outputs = watch_model(eps_theta, "eps_theta")
     for i, t in enumerate(_progress(grid.tolist(), disable=not progress)):
         tt = torch.full((x.shape[0],), t, dtype=torch.int64, device=x.device)
         x0_hat = (x - sigma[t].item() * eps_theta(x, tt)) / alpha[
@@ -132,4 +144,5 @@ def sample_dpm_solver(
             -h
         ) * D  # line 9
         x0_prev, t_prev = x0_hat, t
+    check_later_outputs()  # one host read: did eps_theta return NaN or inf on the way?
     return (x, traj) if return_trajectory else x

@@ -12,12 +12,24 @@ way, noise at t = 0 and data at t = 1, so their velocity is x_0 - eps and their 
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+import math
+from typing import Callable
 
 import torch
 from torch import Tensor, nn
 
-from ._checks import check_choice, check_positive_int
+from ._checks import (
+    ArgTypeError,
+    check_bool,
+    check_choice,
+    check_floating,
+    check_model_output,
+    check_positive_int,
+    check_real,
+    check_same_shape,
+    check_samples,
+    watch_model,
+)
 from .oracle import GaussianMixture
 
 VelocityFn = Callable[
@@ -26,9 +38,19 @@ VelocityFn = Callable[
 
 
 def _t_like(
-    t: Tensor | float, x: Tensor, *, low: float = 0.0, high: float = 1.0
+    t: Tensor | float,
+    x: Tensor,
+    *,
+    low: float = 0.0,
+    high: float = 1.0,
+    name: str = "x_t",
 ) -> Tensor:
     """t as a float tensor broadcastable against x: () or (B,) -> (B, 1, ..., 1); checks low <= t <= high."""
+    check_floating(x, name)
+    if isinstance(t, bool) or (isinstance(t, Tensor) and t.dtype == torch.bool):
+        raise ArgTypeError(
+            f"t must be a float or a tensor in [{low}, {high}], got {t!r}"
+        )
     t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
     if (
         t.ndim > 1
@@ -43,43 +65,52 @@ def _t_like(
 
 def interpolant(x_0: Tensor, eps: Tensor, t: Tensor | float) -> Tensor:
     """x_t = (1 - t) x_0 + t eps, the straight path of rectified flow (Liu et al. 2023), t of shape () or (B,)."""
-    t = _t_like(t, x_0)
+    check_same_shape(x_0=x_0, eps=eps)
+    t = _t_like(t, x_0, name="x_0")
     return (1 - t) * x_0 + t * eps
 
 
 def velocity_target(x_0: Tensor, eps: Tensor) -> Tensor:
     """The conditional velocity d x_t / dt = eps - x_0, the regression target of flow matching."""
+    check_same_shape(x_0=x_0, eps=eps)
     return eps - x_0
 
 
 def fm_loss(
-    v_theta: VelocityFn, x_0: Tensor, *, generator: Optional[torch.Generator] = None
+    v_theta: VelocityFn, x_0: Tensor, *, generator: torch.Generator | None = None
 ) -> Tensor:
     """The conditional flow matching loss of Lipman et al. 2023, on the straight path:
 
         t ~ U(0, 1),  eps ~ N(0, I):   mean || v_theta(x_t, t) - (eps - x_0) ||^2
 
     Its minimiser is the marginal velocity u(x, t) = E[eps - x_0 | x_t = x] (their Theorem 2).
+    v_theta must return x_t's shape; a NaN or inf it returns shows in the loss (as in
+    `loss_simple`, nothing is read back per step).
     """
+    check_samples(x_0, "x_0", finite=False)
     t = torch.rand(x_0.shape[0], generator=generator).to(x_0)
     eps = torch.randn(x_0.shape, generator=generator).to(x_0)
     x_t = interpolant(x_0, eps, t)
-    return (v_theta(x_t, t) - velocity_target(x_0, eps)).pow(2).mean()
+    v = check_model_output(v_theta(x_t, t), x_t, "v_theta", finite=False)
+    return (v - velocity_target(x_0, eps)).pow(2).mean()
 
 
 # ---------------------------------------------------------------------------- parameterisations
 def x0_from_velocity(x_t: Tensor, t: Tensor | float, v: Tensor) -> Tensor:
     """x_0 = x_t - t v  (from x_t = x_0 + t (eps - x_0))."""
+    check_same_shape(x_t=x_t, v=v)
     return x_t - _t_like(t, x_t) * v
 
 
 def eps_from_velocity(x_t: Tensor, t: Tensor | float, v: Tensor) -> Tensor:
     """eps = x_t + (1 - t) v  (from x_t = eps - (1 - t)(eps - x_0))."""
+    check_same_shape(x_t=x_t, v=v)
     return x_t + (1 - _t_like(t, x_t)) * v
 
 
 def velocity_from_eps(x_t: Tensor, t: Tensor | float, eps: Tensor) -> Tensor:
     """v = (eps - x_t) / (1 - t), 0 <= t < 1: the velocity a noise prediction implies."""
+    check_same_shape(x_t=x_t, eps=eps)
     return (eps - x_t) / (1 - _t_like(t, x_t, high=1 - 1e-12))
 
 
@@ -92,6 +123,7 @@ def v_from_eps_x0(
 
     Salimans & Ho 2022, Sec. 4.
     """
+    check_same_shape(eps=eps, x_0=x_0)
     return alpha * eps - sigma * x_0
 
 
@@ -99,6 +131,7 @@ def x0_from_v(
     alpha: Tensor | float, sigma: Tensor | float, x_t: Tensor, v: Tensor
 ) -> Tensor:
     """x_0 = alpha x_t - sigma v  (needs alpha^2 + sigma^2 = 1)."""
+    check_same_shape(x_t=x_t, v=v)
     return alpha * x_t - sigma * v
 
 
@@ -106,6 +139,7 @@ def eps_from_v(
     alpha: Tensor | float, sigma: Tensor | float, x_t: Tensor, v: Tensor
 ) -> Tensor:
     """eps = sigma x_t + alpha v  (needs alpha^2 + sigma^2 = 1)."""
+    check_same_shape(x_t=x_t, v=v)
     return sigma * x_t + alpha * v
 
 
@@ -119,8 +153,11 @@ def mixture_velocity(gm: GaussianMixture, x: Tensor, t: Tensor | float) -> Tenso
 
     x: (N, D); float64 result of shape (N, D). Lesson 13.
     """
+    check_samples(x, "x", finite=False)
+    if x.ndim != 2 or x.shape[1] != gm.dim:
+        raise ValueError(f"x must have shape (N, D={gm.dim}), got {tuple(x.shape)}")
     x = x.double()
-    t = _t_like(t, x)[..., None]  # (N or 1, 1, 1)
+    t = _t_like(t, x, name="x")[..., None]  # (N or 1, 1, 1)
     diff = x[:, None] - (1 - t) * gm.means  # (N, K, D)
     var = (1 - t) ** 2 * gm.stds**2 + t**2  # (., K, D)
     log_r = gm.weights.log() - 0.5 * (diff**2 / var + var.log()).sum(-1)  # (N, K)
@@ -147,11 +184,13 @@ def sample_flow(
                      (2nd order, 2 evaluations per step; Karras et al. 2022, Alg. 1)
     Returns x at t_end (and the list of states, x_1 first, if return_trajectory).
     """
+    check_samples(x_1, "x_1")
     check_positive_int(steps, "steps")
     check_choice(method, ("euler", "heun"), "method")
-    if not 0 <= t_end < 1:
-        raise ValueError(f"t_end must be in [0, 1), got {t_end}")
+    check_real(t_end, "t_end", 0.0, 1.0, open_high=True)
+    check_bool(return_trajectory, "return_trajectory")
     ts = torch.linspace(1.0, t_end, steps + 1, dtype=torch.float64).tolist()
+    v_theta, check_later_outputs = watch_model(v_theta, "v_theta")
     x, traj = x_1, [x_1]
     for i in range(steps):
         h = ts[i + 1] - ts[i]
@@ -162,11 +201,13 @@ def sample_flow(
             x_next = x + 0.5 * h * (d + d2)
         x = x_next
         traj.append(x)
+    check_later_outputs()  # one host read: did v_theta return NaN or inf on the way?
     return (x, traj) if return_trajectory else x
 
 
 def as_step_model(net: nn.Module, T: int = 1000) -> VelocityFn:
     """A network of the package (which embeds a step 1..T) as v_theta(x, t) with t in [0, 1]: step = 1 + (T - 1) t."""
+    check_positive_int(T, "T")
     return lambda x, t: net(x, 1 + (T - 1) * t)
 
 
@@ -186,18 +227,24 @@ def train_flow_matching(
     Minimal on purpose (no EMA, no warm-up): the lesson's 2-D miniature. Batches and noise are
     drawn from a generator seeded with `seed`.
     """
+    check_samples(data, "data")
     check_positive_int(steps, "steps")
     check_positive_int(batch_size, "batch_size")
+    check_real(lr, "lr", 0.0, open_low=True)
     g = torch.Generator().manual_seed(seed)
     net.to(device).train()
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     v_theta, losses = as_step_model(net, T), []
-    for _ in range(steps):
+    for step in range(1, steps + 1):
         x_0 = data[torch.randint(len(data), (batch_size,), generator=g)].to(device)
         loss = fm_loss(v_theta, x_0, generator=g)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         losses.append(loss.item())
+        if not math.isfinite(losses[-1]):
+            raise FloatingPointError(
+                f"train_flow_matching: the loss is {losses[-1]} at step {step}"
+            )
     net.eval()
     return losses

@@ -15,13 +15,19 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
-from ._checks import check_positive_int
+from ._checks import (
+    ArgTypeError,
+    check_int,
+    check_positive_int,
+    check_real,
+    check_samples,
+    watch_model,
+)
 from ._noise import randn_like
 
 
-def _check_step(value: float, name: str) -> None:
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+def _check_step(value: float, name: str) -> float:
+    return check_real(value, name, 0.0, open_low=True)
 
 
 @torch.no_grad()
@@ -41,11 +47,14 @@ def langevin(
     is s^2 / (1 - eps / (4 s^2))); the bias vanishes as eps -> 0. x: (B, ...), the start.
     Returns x after n_steps steps.
     """
-    _check_step(step_size, "step_size")
+    check_samples(x, "x")
+    step_size = _check_step(step_size, "step_size")
     check_positive_int(n_steps, "n_steps")
+    score_fn, check_later_outputs = watch_model(score_fn, "score_fn", arg=None)
     for _ in range(n_steps):
         z = randn_like(x, generator)
         x = x + 0.5 * step_size * score_fn(x) + math.sqrt(step_size) * z  # Eq. 4
+    check_later_outputs()  # one host read: did score_fn return NaN or inf on the way?
     return x
 
 
@@ -56,10 +65,8 @@ def noise_ladder(sigma_1: float, sigma_L: float, L: int) -> Tensor:
 
     Geometric, as in Song & Ermon 2019, Sec. 4.1 (their experiments: sigma_1 = 1, sigma_L = 0.01, L = 10).
     """
-    _check_step(sigma_1, "sigma_1")
-    _check_step(sigma_L, "sigma_L")
-    if isinstance(L, bool) or not isinstance(L, int) or L < 2:
-        raise ValueError(f"L must be an integer >= 2, got {L!r}")
+    sigma_1, sigma_L = _check_step(sigma_1, "sigma_1"), _check_step(sigma_L, "sigma_L")
+    check_int(L, "L", 2)
     if not sigma_1 > sigma_L:
         raise ValueError(
             f"sigma_1 must be > sigma_L (the ladder goes down), got {sigma_1} <= {sigma_L}"
@@ -90,17 +97,24 @@ def annealed_langevin(
     alpha_i / sigma_i^2 fixed, so every level mixes at the same rate relative to its width.
     x: (B, ...), the start (Song & Ermon draw it uniformly). Returns x after the last level.
     """
+    check_samples(x, "x")
+    if isinstance(sigmas, Tensor) and (
+        sigmas.dtype == torch.bool or sigmas.is_complex()
+    ):
+        raise ArgTypeError(f"sigmas must be real numbers, got {sigmas.dtype}")
     sigmas = torch.as_tensor(sigmas, dtype=torch.float64).flatten()
     if (
         sigmas.numel() == 0
-        or not bool((sigmas > 0).all())
+        or not bool(((sigmas > 0) & (sigmas < math.inf)).all())
         or not bool((sigmas[1:] < sigmas[:-1]).all())
     ):
         raise ValueError(
-            f"sigmas must be > 0 and strictly decreasing, got {sigmas.tolist()[:6]}..."
+            "sigmas must be finite, > 0 and strictly decreasing, got "
+            f"{sigmas.tolist()[:6]}..."
         )
-    _check_step(eps, "eps")
+    eps = _check_step(eps, "eps")
     check_positive_int(steps_per_level, "steps_per_level")
+    score_fn, check_later_outputs = watch_model(score_fn, "score_fn", arg="sigma")
     for sigma in sigmas.tolist():
         alpha = eps * sigma**2 / float(sigmas[-1]) ** 2  # Alg. 1, line 3
         for _ in range(steps_per_level):
@@ -108,4 +122,5 @@ def annealed_langevin(
             x = (
                 x + 0.5 * alpha * score_fn(x, sigma) + math.sqrt(alpha) * z
             )  # Alg. 1, line 6
+    check_later_outputs()  # one host read: did score_fn return NaN or inf on the way?
     return x

@@ -8,12 +8,22 @@ up to the ODE solver's tolerance (Song et al. 2021b, Sec. 4.3 and Appendix D.2).
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 
 import torch
 from torch import Tensor
 
-from ._checks import check_choice
+from ._checks import (
+    ArgTypeError,
+    check_bool,
+    check_choice,
+    check_int,
+    check_positive_int,
+    check_real,
+    check_samples,
+    watch_model,
+)
 from .sde import SDE, ScoreFn, pf_ode_drift, prior_log_prob, solve_ivp_torch
 
 DIVERGENCES = ("exact", "hutchinson")
@@ -75,15 +85,18 @@ def ode_log_likelihood(
     """
     check_choice(divergence, DIVERGENCES, "divergence")
     check_choice(probe, PROBES, "probe")
-    if not 0 < t_eps < 1:
-        raise ValueError(f"t_eps must be in (0, 1), got {t_eps!r}")
+    check_samples(x_0, "x_0")
+    check_real(t_eps, "t_eps", 0.0, 1.0, open_low=True, open_high=True)
+    check_real(rtol, "rtol", 0.0, open_low=True)
+    check_real(atol, "atol", 0.0, open_low=True)
+    score_fn, check_later_outputs = watch_model(score_fn, "score_fn")
     B, shape = x_0.shape[0], x_0.shape
     v = torch.randn(B, math.prod(shape[1:]), generator=generator, dtype=x_0.dtype)
     v = (v.sign() if probe == "rademacher" else v).to(x_0.device)  # (B, D), fixed
 
     def fun(t: float, y: Tensor) -> Tensor:  # y = [x (B*D), delta (B)]
         x = y[:-B].reshape(B, -1)
-        fn = lambda x: pf_ode_drift(score_fn, sde, x.reshape(shape), t).reshape(B, -1)  # noqa: E731
+        fn = lambda x: pf_ode_drift(score_fn, sde, x.reshape(shape), t).reshape(B, -1)
         dx, div = (
             _divergence_exact(fn, x)
             if divergence == "exact"
@@ -92,14 +105,16 @@ def ode_log_likelihood(
         return torch.cat([dx.reshape(-1), div.to(dx.dtype)])
 
     y0 = torch.cat([x_0.reshape(-1), x_0.new_zeros(B)])
-    y1, _ = solve_ivp_torch(fun, y0, (t_eps, 1.0), rtol=rtol, atol=atol)
+    try:
+        y1, _ = solve_ivp_torch(fun, y0, (t_eps, 1.0), rtol=rtol, atol=atol)
+    finally:  # a NaN makes the solver fail: name it rather than the failure
+        check_later_outputs()
     x_1, delta = y1[:-B].reshape(shape), y1[-B:]
     return prior_log_prob(sde, x_1) + delta.double()
 
 
 def _check_bins(bins: int) -> None:
-    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 2:
-        raise ValueError(f"bins must be an integer >= 2, got {bins!r}")
+    check_int(bins, "bins", 2)
 
 
 def bits_per_dim(log_p: Tensor, D: int, *, bins: int = 256) -> Tensor:
@@ -117,6 +132,9 @@ def bits_per_dim(log_p: Tensor, D: int, *, bins: int = 256) -> Tensor:
     code adds 7 = log2(256 / 2) as it dequantises (k + u) / 256, a cell of width 2/256).
     """
     _check_bins(bins)
+    check_positive_int(D, "D")
+    if isinstance(log_p, bool) or not isinstance(log_p, (Tensor, numbers.Real)):
+        raise ArgTypeError(f"log_p must be a tensor or a number, got {log_p!r:.60}")
     return -log_p / (D * math.log(2)) + math.log2((bins - 1) / 2)
 
 
@@ -136,7 +154,8 @@ def ode_bits_per_dim(
     expectation over u. kwargs go to `ode_log_likelihood`. x_0: (B, ...). Returns (B,).
     """
     _check_bins(bins)
-    if dequantize:
+    check_samples(x_0, "x_0")
+    if check_bool(dequantize, "dequantize"):
         u = torch.rand(x_0.shape, generator=generator, dtype=x_0.dtype).to(x_0.device)
         x_0 = x_0 + 2 / (bins - 1) * (u - 0.5)
     log_p = ode_log_likelihood(score_fn, sde, x_0, generator=generator, **kwargs)

@@ -14,7 +14,15 @@ import torch
 from torch import Tensor
 from torch.special import log_ndtr
 
-from ._checks import check_choice, check_positive_int
+from ._checks import (
+    check_choice,
+    check_floating,
+    check_int,
+    check_model_output,
+    check_positive_int,
+    check_samples,
+    watch_model,
+)
 from ._noise import randint, randn_like
 from .diffusion import VARIANCES, p_mean_var, q_posterior, q_sample
 from .schedule import Schedule, gather
@@ -75,8 +83,9 @@ def discretized_gaussian_log_likelihood(
     float32 (log_ndtr and a cancellation-free difference, so finite far in the tails),
     returned in the promoted dtype of x, mean and log_scale. Lesson 03.
     """
-    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 2:
-        raise ValueError(f"bins must be an integer >= 2, got {bins!r}")
+    check_int(bins, "bins", 2)
+    for v, name in ((x, "x"), (mean, "mean"), (log_scale, "log_scale")):
+        check_floating(v, name)
     dtype = torch.promote_types(
         torch.promote_types(x.dtype, mean.dtype), log_scale.dtype
     )
@@ -112,6 +121,7 @@ def prior_bpd(s: Schedule, x_0: Tensor) -> Tensor:
     Ho et al. 2020, Eq. 5 (L_T) and Sec. 4 ("L_T ~ 1e-5 bits per dimension" for the
     linear schedule). x_0: (B, ...). Lesson 03.
     """
+    check_samples(x_0, "x_0", finite=False)
     t = torch.full((x_0.shape[0],), s.T, dtype=torch.int64, device=x_0.device)
     mean = gather(s.alpha_bar.sqrt(), t, x_0) * x_0
     log_var = gather((1 - s.alpha_bar).log(), t, x_0)
@@ -145,8 +155,7 @@ def _vlb_terms_at(
 
 def _check_on_grid(x_0: Tensor, bins: int) -> None:
     """ValueError unless every value of x_0 is one of the `bins` levels -1 + 2 j / (bins - 1)."""
-    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 2:
-        raise ValueError(f"bins must be an integer >= 2, got {bins!r}")
+    check_int(bins, "bins", 2)
     j = (x_0.detach().double() + 1) * (bins - 1) / 2
     off = (j - j.round()).abs().max().item() if x_0.numel() else 0.0
     if not (off < 1e-3 and j.min() > -1e-3 and j.max() < bins - 1 + 1e-3):
@@ -182,8 +191,9 @@ def vlb_terms_bpd(
     go through eps_theta in one call of at most max(batch_size, B) rows. Lessons 03 and 07.
     """
     check_choice(variance, VARIANCES, "variance")
-    _check_on_grid(x_0, bins)
+    _check_on_grid(check_samples(x_0, "x_0", finite=False), bins)
     check_positive_int(batch_size, "batch_size")
+    eps_theta, check_later_outputs = watch_model(eps_theta, "eps_theta")
     B, T = x_0.shape[0], s.T
     per_call = max(1, batch_size // B)  # timesteps per eps_theta call
     terms = []
@@ -197,6 +207,7 @@ def vlb_terms_bpd(
                 len(t), B
             )
         )
+    check_later_outputs()  # one host read: did eps_theta return NaN or inf on the way?
     terms = torch.cat(terms).T  # (B, T)
     prior = prior_bpd(s, x_0)
     return {"prior": prior, "terms": terms, "total": prior + terms.sum(1)}
@@ -216,12 +227,16 @@ def loss_simple(
 
     Returns a scalar: the mean over all B * D elements (the squared norm divided by D,
     which only rescales Eq. 14 and keeps the learning rate independent of image size).
-    Lesson 04.
+    eps_theta must return a floating-point tensor of x_t's shape on its device; a NaN or
+    inf it returns is not read here (no host read per step) but makes the loss NaN or
+    inf, which the training loop reports with its step. Lesson 04.
     """
-    B = x_0.shape[0]
+    B = check_samples(x_0, "x_0", finite=False).shape[0]
     t = randint(1, s.T + 1, B, generator=generator, device=x_0.device)
     eps = randn_like(x_0, generator)
-    return torch.mean((eps - eps_theta(q_sample(s, x_0, t, eps), t)) ** 2)
+    x_t = q_sample(s, x_0, t, eps)
+    eps_hat = check_model_output(eps_theta(x_t, t), x_t, "eps_theta", finite=False)
+    return torch.mean((eps - eps_hat) ** 2)
 
 
 def coding_rate_bpd(bound: dict[str, Tensor]) -> Tensor:
@@ -232,6 +247,14 @@ def coding_rate_bpd(bound: dict[str, Tensor]) -> Tensor:
     Alg. 3); the last step, x_0 given x_1, costs L_0. bound: the dict of `vlb_terms_bpd`.
     Returns (B, T + 1) whose column t is R(t) (the paper's index convention). Lesson 07.
     """
+    if not (
+        isinstance(bound, dict)
+        and all(isinstance(bound.get(k), Tensor) for k in ("prior", "terms"))
+    ):
+        raise ValueError(
+            "bound must hold 'prior' (B,) and 'terms' (B, T) tensors, as vlb_terms_bpd "
+            f"returns, got {type(bound).__name__}"
+        )
     prior, terms = bound["prior"], bound["terms"]
     if terms.ndim != 2 or prior.shape != terms.shape[:1]:
         raise ValueError(

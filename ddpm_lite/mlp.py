@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ._checks import check_floating, check_int, check_positive_int
 from .unet import _check_t_and_y, _is_compiling, timestep_embedding
 
 
@@ -29,12 +28,14 @@ class MLPDenoiser(nn.Module):
         hidden: int = 128,
         depth: int = 3,
         time_dim: int = 64,
-        num_classes: Optional[int] = None,
+        num_classes: int | None = None,
     ):
         super().__init__()
-        if num_classes is not None and num_classes < 1:
-            raise ValueError(f"num_classes must be None or >= 1, got {num_classes}")
-        if time_dim % 2 or time_dim < 4:
+        for value, name in ((dim, "dim"), (hidden, "hidden"), (depth, "depth")):
+            check_positive_int(value, name)  # depth 0 would never see t
+        if num_classes is not None:
+            check_positive_int(num_classes, "num_classes")
+        if check_int(time_dim, "time_dim", 4, bounds="(an even number) >= 4") % 2:
             raise ValueError(f"time_dim must be an even number >= 4, got {time_dim}")
         self.dim, self.time_dim, self.num_classes = dim, time_dim, num_classes
         self.time_embed = nn.Sequential(
@@ -47,7 +48,7 @@ class MLPDenoiser(nn.Module):
         self.layers = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(depth))
         self.out = nn.Linear(hidden, dim)
 
-    def forward(self, x_t: Tensor, t: Tensor, y: Optional[Tensor] = None) -> Tensor:
+    def forward(self, x_t: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
         if not _is_compiling():
             self._check_inputs(x_t, t, y)
         emb = self.time_embed(timestep_embedding(t - 1, self.time_dim))  # (B, hidden)
@@ -60,7 +61,8 @@ class MLPDenoiser(nn.Module):
             h = h + layer(F.silu(h + emb))
         return self.out(F.silu(h))  # (B, dim)
 
-    def _check_inputs(self, x_t: Tensor, t: Tensor, y: Optional[Tensor]) -> None:
+    def _check_inputs(self, x_t: Tensor, t: Tensor, y: Tensor | None) -> None:
+        check_floating(x_t, "x_t")
         if x_t.ndim != 2 or x_t.shape[1] != self.dim:
             raise ValueError(
                 f"x_t must have shape (B, {self.dim}), got {tuple(x_t.shape)}"

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ._checks import check_positive_int, check_timesteps
+from ._checks import check_floating, check_positive_int, check_steps, check_timesteps
 from .schedule import Schedule
 
 
@@ -50,6 +50,12 @@ class GaussianMixture:
                 f"weights must have shape (K,)=({K},) to match means, got "
                 f"{tuple(weights.shape)}"
             )
+        if K < 1 or D < 1:
+            raise ValueError(
+                f"means must hold K >= 1 means of D >= 1 values, got {(K, D)}"
+            )
+        if not bool(torch.isfinite(means).all()):
+            raise ValueError("means must be finite")
         if not bool((stds > 0).all()) or not bool(torch.isfinite(stds).all()):
             raise ValueError("stds must be finite and > 0")
         if not bool((weights > 0).all()) or not bool(torch.isfinite(weights).all()):
@@ -75,7 +81,7 @@ class GaussianMixture:
         x64 = self._flat(x)
         return self._log_joint(x64, x64.new_ones(1, 1, 1)).logsumexp(1).to(x.dtype)
 
-    def noised(self, s: Schedule, t: int) -> "GaussianMixture":
+    def noised(self, s: Schedule, t: int) -> GaussianMixture:
         """The marginal q_t as a mixture: means sqrt(ab) mu_k, stds sqrt(ab sigma_k^2 + 1 - ab)."""
         ab = s.alpha_bar[check_timesteps(torch.tensor([t]), s.T)].item()
         return GaussianMixture(
@@ -117,8 +123,8 @@ class GaussianMixture:
         """eps_star as a model: a callable (x_t, t) -> eps, t an int64 (N,) tensor or an int."""
 
         def eps_theta(x_t: Tensor, t: Tensor | int) -> Tensor:
-            t = torch.as_tensor(t, dtype=torch.int64, device=x_t.device)
-            return self.eps_star(s, x_t, t.expand(x_t.shape[0]) if t.ndim == 0 else t)
+            t = check_steps(t, "t", 1, s.T, batch=check_floating(x_t, "x_t").shape[0])
+            return self.eps_star(s, x_t, t.to(x_t.device))
 
         return eps_theta
 
@@ -132,6 +138,9 @@ class GaussianMixture:
 
     def _flat(self, x: Tensor) -> Tensor:
         """x as float64 (N, D) on its own device (autograd still flows through it)."""
+        check_floating(x, "x")
+        if x.ndim < 1:
+            raise ValueError(f"x must have shape (N, ...), got {tuple(x.shape)}")
         x64 = x.double().reshape(x.shape[0], -1)
         if x64.shape[1] != self.dim:
             raise ValueError(

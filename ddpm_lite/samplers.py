@@ -5,20 +5,34 @@ timesteps (1..T; t = 0 means clean data, alpha_bar[0] = 1). A model is any calla
 `eps_theta(x_t, t) -> eps_hat` with t an int64 tensor of shape (B,). Samplers take the
 starting noise x_T rather than a shape, and draw fresh noise with
 the generator's device (the CPU by default) before moving it to x's device, so a run is
-reproducible given (x_T, generator) on any device. Lessons 06 (training and
-sampling) and 08 (DDIM).
+reproducible given (x_T, generator) on any device. The model's first output is checked
+in full (a floating-point tensor of x's shape, on its device, finite); a NaN or inf in a
+later one is kept on the device and raised at the end as FloatingPointError naming its t
+(`_checks.watch_model`). Lessons 06 (training and sampling) and 08 (DDIM).
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Iterable
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from ._checks import check_choice, check_finite, check_positive_int
+from ._checks import (
+    ArgTypeError,
+    check_bool,
+    check_choice,
+    check_floating,
+    check_int,
+    check_positive_int,
+    check_real,
+    check_samples,
+    check_steps,
+    watch_model,
+)
 from ._noise import randn_like
 from .diffusion import VARIANCES, p_mean_var, x0_from_eps
 from .schedule import Schedule, gather
@@ -44,39 +58,8 @@ _progress = (
 
 
 # ---------------------------------------------------------------------------- checks
-def _as_steps(t: Tensor | int, x: Tensor, low: int, high: int, name: str) -> Tensor:
-    """t as an int64 tensor of shape (B,) on the CPU, each value in low..high."""
-    if (
-        isinstance(t, bool)
-        or not isinstance(t, (int, Tensor))
-        or (
-            isinstance(t, Tensor)
-            and (t.is_floating_point() or t.is_complex() or t.dtype == torch.bool)
-        )
-    ):
-        raise ValueError(
-            f"{name} must be an int or an integer tensor with values in {low}..{high}, got {t!r}"
-        )
-    t = torch.as_tensor(t, dtype=torch.int64).cpu()
-    t = t.expand(x.shape[0]) if t.ndim == 0 else t
-    if t.shape != (x.shape[0],):
-        raise ValueError(
-            f"{name} must be an int or have shape ({x.shape[0]},), got {tuple(t.shape)}"
-        )
-    if int(t.min()) < low or int(t.max()) > high:
-        raise ValueError(
-            f"{name} must be integers in {low}..{high}, got values in "
-            f"{int(t.min())}..{int(t.max())}"
-        )
-    return t
-
-
-def _check_x(x: Tensor, name: str) -> None:
-    if not isinstance(x, Tensor) or not x.is_floating_point() or x.ndim < 1:
-        raise ValueError(
-            f"{name} must be a floating-point tensor of shape (B, ...), got {x!r:.60}"
-        )
-    check_finite(x, name)
+def _check_eta(eta: float) -> float:
+    return check_real(eta, "eta", 0.0)
 
 
 def check_grid(
@@ -144,7 +127,7 @@ def ddpm_step(
     only if every t is 1. Returns x_{t-1} of shape (B, ...). Lesson 06.
     """
     check_choice(variance, VARIANCES, "variance")
-    t = _as_steps(t, x_t, 1, s.T, "t")
+    t = check_steps(t, "t", 1, s.T, batch=check_floating(x_t, "x_t").shape[0])
     mean, var, _ = p_mean_var(s, eps, x_t, t, variance=variance, clip_x0=clip_x0)
     last = (t == 1).reshape(-1, *([1] * (x_t.ndim - 1))).to(x_t.device)
     if bool(last.all()):
@@ -178,14 +161,11 @@ def sample_ddpm(
     paper Sec. 4.3-4.4 (continuing a chain, decoding an interpolated x_t). Lessons 06, 07.
     """
     check_choice(variance, VARIANCES, "variance")
-    _check_x(x_T, "x_T")
+    check_samples(x_T, "x_T")
+    check_bool(return_trajectory, "return_trajectory")
     t_start = s.T if t_start is None else t_start
-    if (
-        isinstance(t_start, bool)
-        or not isinstance(t_start, int)
-        or not 1 <= t_start <= s.T
-    ):
-        raise ValueError(f"t_start must be an integer in 1..T={s.T}, got {t_start!r}")
+    check_int(t_start, "t_start", 1, s.T, bounds=f"in 1..T={s.T}")
+    eps_theta, check_later_outputs = watch_model(eps_theta, "eps_theta")
     x, traj = x_T, {"t": [], "x_t": [], "x0_hat": []}
     for t in _progress(range(t_start, 0, -1), disable=not progress):  # Alg. 2, line 2
         tt = torch.full((x.shape[0],), t, dtype=torch.int64, device=x.device)
@@ -201,6 +181,7 @@ def sample_ddpm(
         x = ddpm_step(
             s, eps, x, t, noise=z, variance=variance, clip_x0=clip_x0
         )  # Alg. 2, line 4
+    check_later_outputs()  # one host read: did eps_theta return NaN or inf on the way?
     return (x, traj) if return_trajectory else x  # Alg. 2, line 6
 
 
@@ -230,8 +211,7 @@ def ddim_timesteps(T: int, steps: int, *, spacing: str = "leading") -> Tensor:
     al. 2024, "Common Diffusion Noise Schedules and Sample Steps are Flawed", Table 2.
     """
     check_positive_int(T, "T")
-    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= T:
-        raise ValueError(f"steps must be an integer in 1..T={T}, got {steps!r}")
+    check_int(steps, "steps", 1, T, bounds=f"in 1..T={T}")
     check_choice(spacing, SPACINGS, "spacing")
     k = range(steps)
     if spacing == "leading":
@@ -255,9 +235,14 @@ def ddim_sigma(s: Schedule, t: Tensor, t_prev: Tensor, eta: float) -> Tensor:
 
         sigma = eta * sqrt((1 - alpha_bar_prev) / (1 - alpha_bar_t)) * sqrt(1 - alpha_bar_t / alpha_bar_prev)
 
-    t: int64 in 1..T, t_prev: int64 in 0..T-1. eta = 1 on consecutive steps gives
-    sigma^2 = beta_tilde_t (DDPM's posterior variance); eta = 0 is deterministic. Lesson 08.
+    t: int or int64 in 1..T, t_prev: int or int64 in 0..t-1 (shapes that broadcast);
+    eta a number >= 0. eta = 1 on consecutive steps gives sigma^2 = beta_tilde_t (DDPM's
+    posterior variance); eta = 0 is deterministic. Lesson 08.
     """
+    eta = _check_eta(eta)
+    t, t_prev = check_steps(t, "t", 1, s.T), check_steps(t_prev, "t_prev", 0, s.T - 1)
+    if bool((t_prev >= t).any()):
+        raise ValueError("t_prev must be smaller than t (in 0..t-1)")
     ab, ab_prev = s.alpha_bar[t], s.alpha_bar[t_prev]
     return (
         eta * ((1 - ab_prev) / (1 - ab)).sqrt() * (1 - ab / ab_prev).clamp(min=0).sqrt()
@@ -289,13 +274,12 @@ def ddim_step(
     (B, ...); t: int or int64 (B,) in 1..T; t_prev in 0..t-1. noise is required if eta > 0.
     Lesson 08.
     """
-    if not (isinstance(eta, (int, float)) and math.isfinite(eta) and eta >= 0):
-        raise ValueError(f"eta must be a finite number >= 0, got {eta!r}")
-    t = _as_steps(t, x_t, 1, s.T, "t")
-    t_prev = _as_steps(t_prev, x_t, 0, s.T - 1, "t_prev")
+    check_bool(clip_x0, "clip_x0")
+    t = check_steps(t, "t", 1, s.T, batch=check_floating(x_t, "x_t").shape[0])
+    t_prev = check_steps(t_prev, "t_prev", 0, s.T - 1, batch=x_t.shape[0])
     if bool((t_prev >= t).any()):
         raise ValueError("t_prev must be smaller than t (in 0..t-1)")
-    sigma = ddim_sigma(s, t, t_prev, eta)  # Eq. 16, float64 (B,)
+    sigma = ddim_sigma(s, t, t_prev, eta)  # Eq. 16, float64 (B,); checks eta
     dir_var = 1 - s.alpha_bar[t_prev] - sigma**2
     if bool((dir_var < -1e-12).any()):
         raise ValueError(
@@ -350,11 +334,12 @@ def sample_ddim(
     unless `timesteps` (strictly descending, in 1..T) is given. Fresh noise is drawn only when
     eta > 0 and the step is not the last. Returns x_0 or (x_0, trajectory). Lesson 08.
     """
-    _check_x(x_T, "x_T")
-    if not (isinstance(eta, (int, float)) and math.isfinite(eta) and eta >= 0):
-        raise ValueError(f"eta must be a finite number >= 0, got {eta!r}")
+    check_samples(x_T, "x_T")
+    eta = _check_eta(eta)
+    check_bool(return_trajectory, "return_trajectory")
     grid = _grid(s, steps, spacing, timesteps)
     prev = torch.cat([grid[1:], grid.new_zeros(1)])  # ends at t = 0
+    eps_theta, check_later_outputs = watch_model(eps_theta, "eps_theta")
     x, traj = x_T, {"t": [], "x_t": [], "x0_hat": []}
     for t, t_prev in _progress(
         list(zip(grid.tolist(), prev.tolist())), disable=not progress
@@ -370,6 +355,7 @@ def sample_ddim(
                 traj["x0_hat"].append(x0_hat.clamp(-1, 1) if clip_x0 else x0_hat),
             )
         x = ddim_step(s, eps, x, t, t_prev, eta=eta, noise=z, clip_x0=clip_x0)
+    check_later_outputs()  # one host read: did eps_theta return NaN or inf on the way?
     return (x, traj) if return_trajectory else x
 
 
@@ -394,9 +380,10 @@ def ddim_invert(
     Evaluating eps one step early is a first-order error, so sample_ddim(ddim_invert(x_0))
     returns x_0 up to an error that shrinks like 1/steps. Returns x_T of x_0's shape. Lesson 08.
     """
-    _check_x(x_0, "x_0")
+    check_samples(x_0, "x_0")
     grid = _grid(s, steps, spacing, timesteps).flip(0)  # ascending
     prev = torch.cat([grid.new_zeros(1), grid[:-1]])
+    eps_theta, check_later_outputs = watch_model(eps_theta, "eps_theta")
     x = x_0
     for t_prev, t in _progress(
         list(zip(prev.tolist(), grid.tolist())), disable=not progress
@@ -408,6 +395,7 @@ def ddim_invert(
         x = (
             math.sqrt(ab) * x0_hat + math.sqrt(1 - ab) * eps
         )  # Eq. 12 with sigma = 0, run upwards
+    check_later_outputs()
     return x
 
 
@@ -424,16 +412,26 @@ def slerp(z0: Tensor, z1: Tensor, alpha: float | Tensor) -> Tensor:
     Gaussian latents have norm ~ sqrt(D); slerp keeps it, a straight line would shrink it.
     Lesson 08.
     """
+    check_floating(z0, "z0")
+    check_floating(z1, "z1")
     if z0.shape != z1.shape:
         raise ValueError(
             f"z0 and z1 must have the same shape, got {tuple(z0.shape)} and {tuple(z1.shape)}"
         )
+    if isinstance(alpha, bool) or not isinstance(alpha, (numbers.Real, Tensor)):
+        raise ArgTypeError(f"alpha must be a float or a 1-D tensor, got {alpha!r}")
     a = torch.as_tensor(alpha, dtype=torch.float64)
     if a.ndim > 1:
         raise ValueError(
             f"alpha must be a float or a 1-D tensor, got shape {tuple(a.shape)}"
         )
+    if not bool(torch.isfinite(a).all()):
+        raise ValueError(f"alpha must be finite, got {alpha!r}")
     u0, u1 = z0.double().flatten(), z1.double().flatten()
+    if not (u0.norm() > 0 and u1.norm() > 0 and u0.norm() * u1.norm() < math.inf):
+        raise ValueError(
+            "z0 and z1 must be finite and nonzero: slerp needs their directions"
+        )
     cos = (u0 @ u1 / (u0.norm() * u1.norm())).clamp(-1, 1)
     theta = torch.arccos(cos)
     aa = a.reshape(-1, *([1] * z0.ndim)) if a.ndim == 1 else a  # (N, 1, ..., 1) or ()

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ._checks import check_open_interval, check_positive_int
+from ._checks import check_open_interval, check_positive_int, check_real
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,7 +44,7 @@ class Schedule:
         return self.beta.shape[0] - 1
 
     @classmethod
-    def from_beta(cls, beta: Tensor | Iterable[float]) -> "Schedule":
+    def from_beta(cls, beta: Tensor | Iterable[float]) -> Schedule:
         """Build all tables from beta_1..beta_T (shape (T,), each in (0, 1))."""
         beta = torch.as_tensor(beta, dtype=torch.float64).detach().cpu()
         if beta.ndim != 1 or beta.shape[0] < 1:
@@ -115,8 +115,7 @@ def cosine_schedule(
     Derived in lesson 01.
     """
     check_positive_int(T, "T")
-    if not s >= 0:
-        raise ValueError(f"s must be >= 0, got {s!r}")
+    check_real(s, "s", 0.0)
     check_open_interval(max_beta, 0.0, 1.0, "max_beta")
     steps = torch.arange(T + 1, dtype=torch.float64)
     f = torch.cos((steps / T + s) / (1 + s) * math.pi / 2) ** 2

@@ -8,12 +8,14 @@ probability-flow ODE (Eq. 13). Both need only the score grad_x log p_t(x) = -eps
 
 Conventions: DDPM step t of T sits at continuous time t / T (`step_to_time`). A score
 function is called as score_fn(x, t), x of shape (B, ...), t float64 of shape (B,).
-Solvers run from t = 1 down to a small t_eps > 0. Derived in lesson 10.
+Solvers run from t = 1 down to a small t_eps > 0, and check what score_fn returns as the
+discrete samplers check eps_theta (`_checks.watch_model`). Derived in lesson 10.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Union
@@ -22,7 +24,18 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from ._checks import check_choice, check_positive_int, check_timesteps
+from ._checks import (
+    ArgTypeError,
+    check_choice,
+    check_floating,
+    check_model_output,
+    check_positive_int,
+    check_real,
+    check_samples,
+    check_steps,
+    check_timesteps,
+    watch_model,
+)
 from ._noise import randn_like
 from .oracle import GaussianMixture
 from .schedule import Schedule, gather
@@ -33,6 +46,12 @@ ODE_METHODS = ("euler", "heun", "rk45")
 
 def _as_time(t: Tensor | float, name: str = "t") -> Tensor:
     """t as a float64 tensor, checked to lie in [0, 1]."""
+    if isinstance(t, (bool, str)) or (
+        isinstance(t, Tensor) and (t.dtype == torch.bool or t.is_complex())
+    ):
+        raise ArgTypeError(
+            f"{name} must be a float or a real tensor in [0, 1], got {t!r}"
+        )
     t = torch.as_tensor(t, dtype=torch.float64)
     if t.numel() and not bool(((t >= 0) & (t <= 1)).all()):
         raise ValueError(
@@ -63,6 +82,8 @@ class VPSDE:
     prior_std = 1.0
 
     def __post_init__(self) -> None:
+        check_real(self.beta_min, "beta_min", 0.0, open_low=True)
+        check_real(self.beta_max, "beta_max", 0.0, open_low=True)
         if not 0 < self.beta_min <= self.beta_max < math.inf:
             raise ValueError(
                 f"beta_min, beta_max must satisfy 0 < beta_min <= beta_max, got "
@@ -70,7 +91,7 @@ class VPSDE:
             )
 
     @classmethod
-    def from_schedule(cls, s: Schedule) -> "VPSDE":
+    def from_schedule(cls, s: Schedule) -> VPSDE:
         """The VP SDE that DDPM's linear schedule discretises with step 1/T (Song et al. Sec. 3.4).
 
             beta_min = T beta_1,   beta_max = T beta_T      (0.1 and 20 for Ho et al.'s schedule)
@@ -125,6 +146,8 @@ class VESDE:
     sigma_max: float = 50.0
 
     def __post_init__(self) -> None:
+        check_real(self.sigma_min, "sigma_min", 0.0, open_low=True)
+        check_real(self.sigma_max, "sigma_max", 0.0, open_low=True)
         if not 0 < self.sigma_min < self.sigma_max < math.inf:
             raise ValueError(
                 f"sigma_min, sigma_max must satisfy 0 < sigma_min < sigma_max, got "
@@ -166,12 +189,19 @@ def prior_sample(
     generator: torch.Generator | None = None,
     dtype: torch.dtype = torch.float64,
 ) -> Tensor:
-    """x_1 ~ N(0, prior_std^2 I) of the given shape (the SDE's prior p_1)."""
+    """x_1 ~ N(0, prior_std^2 I), the SDE's prior p_1, of shape (B, ...) with B >= 1."""
+    if not isinstance(shape, (tuple, list, torch.Size)) or not shape:
+        raise ArgTypeError(f"shape must be a tuple (B, ...) of ints, got {shape!r}")
+    for i, n in enumerate(shape):
+        check_positive_int(n, f"shape[{i}]")
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ArgTypeError(f"dtype must be a floating-point torch.dtype, got {dtype!r}")
     return sde.prior_std * torch.randn(shape, generator=generator, dtype=dtype)
 
 
 def prior_log_prob(sde: SDE, x: Tensor) -> Tensor:
     """log N(x; 0, prior_std^2 I) summed over all but the batch dimension, shape (B,)."""
+    check_samples(x, "x", finite=False)
     x = x.reshape(x.shape[0], -1).double()
     var = sde.prior_std**2
     return -0.5 * (x**2 / var + math.log(2 * math.pi * var)).sum(1)
@@ -180,6 +210,7 @@ def prior_log_prob(sde: SDE, x: Tensor) -> Tensor:
 def step_to_time(t: Tensor | int, T: int) -> Tensor:
     """Continuous time t / T of DDPM step t in 0..T, float64 (step 0 = clean data = time 0)."""
     check_positive_int(T, "T")
+    check_steps(t, "t", 0, T)
     return torch.as_tensor(t, dtype=torch.float64) / T
 
 
@@ -200,6 +231,7 @@ def score_from_eps(
     Tweedie's formula; Ho et al. 2020, Sec. 3.2 note that eps_theta is a scaled score.
     std: float or shape () or (B,), > 0. Note the score is grad log p, not grad p.
     """
+    check_floating(eps, "eps")
     if isinstance(s_or_std, Schedule):
         if t is None:
             raise ValueError(
@@ -208,10 +240,18 @@ def score_from_eps(
         check_timesteps(t, s_or_std.T, batch=eps.shape[0])
         std = gather((1 - s_or_std.alpha_bar).sqrt(), t, eps)
     else:
+        if isinstance(s_or_std, bool) or not isinstance(
+            s_or_std, (numbers.Real, Tensor)
+        ):
+            raise ArgTypeError(
+                "s_or_std must be a Schedule, a float or a tensor, got "
+                f"{s_or_std!r:.60}"
+            )
         std = _bcast(torch.as_tensor(s_or_std, dtype=torch.float64), eps)
-    if not bool((std > 0).all()):
+    if not bool(((std > 0) & (std < math.inf)).all()):
         raise ValueError(
-            "s_or_std must be > 0 (std(t) vanishes at t = 0: stop at t_eps > 0)"
+            "s_or_std must be finite and > 0 (std(t) vanishes at t = 0: stop at "
+            "t_eps > 0)"
         )
     return -eps / std
 
@@ -228,9 +268,12 @@ def score_fn_from_eps_theta(
     sqrt(1 - alpha_bar_n) keeps the score exact for the chain; the SDE's std(t) differs by O(1/T).
     """
 
+    # The first call is checked in full; a NaN later shows in the sampler's own check.
+    model, _ = watch_model(eps_theta, "eps_theta", track=False)
+
     def score_fn(x: Tensor, t: Tensor) -> Tensor:
         n = time_to_step(t, s.T).to(x.device).expand(x.shape[0])
-        return score_from_eps(eps_theta(x, n), s, n.cpu())
+        return score_from_eps(model(x, n), s, n.cpu())
 
     return score_fn
 
@@ -254,6 +297,11 @@ def mixture_score_fn(gm: GaussianMixture, sde: SDE) -> ScoreFn:
     """
 
     def score_fn(x: Tensor, t: Tensor) -> Tensor:
+        check_samples(x, "x", finite=False)
+        if math.prod(x.shape[1:]) != gm.dim:
+            raise ValueError(
+                f"x must hold D={gm.dim} values per point, got {tuple(x.shape)}"
+            )
         t = torch.as_tensor(t, dtype=torch.float64)
         t = t[:1] if t.ndim == 1 and bool((t == t[0]).all()) else t  # one time: (1,)
         m, std = (
@@ -281,8 +329,9 @@ def mixture_eps_fn(gm: GaussianMixture, sde: SDE) -> ScoreFn:
 def _check_grid(steps: int, t_eps: float, t_start: float = 1.0) -> Tensor:
     """The uniform grid t_start = t_0 > t_1 > ... > t_steps = t_eps, float64 (steps + 1,)."""
     check_positive_int(steps, "steps")
-    if not 0 < t_eps < 1:
-        raise ValueError(f"t_eps must be in (0, 1), got {t_eps!r}")
+    check_real(t_eps, "t_eps", 0.0, 1.0, open_low=True, open_high=True)
+    if isinstance(t_start, bool) or not isinstance(t_start, numbers.Real):
+        raise ArgTypeError(f"t_start must be a number in (t_eps, 1], got {t_start!r}")
     if not t_eps < t_start <= 1:
         raise ValueError(
             f"t_start must be in (t_eps, 1] = ({t_eps}, 1], got {t_start!r}"
@@ -313,7 +362,9 @@ def sample_reverse_sde(
     (say a data point noised by `sde.marginal(t_start)`, to start part-way as SDEdit does).
     Returns x at t_eps. Lesson 10.
     """
+    check_samples(x_T, "x_T")
     ts = _check_grid(steps, t_eps, t_start)
+    score_fn, check_later_outputs = watch_model(score_fn, "score_fn")
     x = x_T
     for i in tqdm(range(steps), disable=not progress):
         t, h = ts[i].expand(x.shape[0]), float(ts[i] - ts[i + 1])
@@ -322,6 +373,7 @@ def sample_reverse_sde(
         if i < steps - 1:
             z = randn_like(x, generator)
             x = x + g * math.sqrt(h) * z  # Eq. 6, noise
+    check_later_outputs()  # one host read: did score_fn return NaN or inf on the way?
     return x
 
 
@@ -333,11 +385,10 @@ def pf_ode_drift(score_fn: ScoreFn, sde: SDE, x: Tensor, t: Tensor | float) -> T
     Its solutions carry p_t to p_s for all s, t, exactly as the forward SDE does.
     x: (B, ...); t: a float or float64 of shape (B,). Returns x's shape.
     """
-    t = _as_time(t).to(x.device)
+    t = _as_time(t).to(check_floating(x, "x").device)
     t = t.expand(x.shape[0]) if t.ndim == 0 else t
-    return sde.drift(x, t) - 0.5 * _bcast(sde.diffusion(t) ** 2, x) * score_fn(
-        x, t
-    )  # Eq. 13
+    score = check_model_output(score_fn(x, t), x, "score_fn", finite=False)
+    return sde.drift(x, t) - 0.5 * _bcast(sde.diffusion(t) ** 2, x) * score  # Eq. 13
 
 
 def solve_ivp_torch(
@@ -399,15 +450,22 @@ def sample_pf_ode(
     Returns (x at t_eps, number of score evaluations).
     """
     check_choice(method, ODE_METHODS, "method")
+    check_samples(x_T, "x_T")
     ts = _check_grid(steps, t_eps, t_start)
+    check_real(rtol, "rtol", 0.0, open_low=True)
+    check_real(atol, "atol", 0.0, open_low=True)
+    score_fn, check_later_outputs = watch_model(score_fn, "score_fn")
     if method == "rk45":
-        return solve_ivp_torch(
-            lambda t, x: pf_ode_drift(score_fn, sde, x, t),
-            x_T,
-            (t_start, t_eps),
-            rtol=rtol,
-            atol=atol,
-        )
+        try:
+            return solve_ivp_torch(
+                lambda t, x: pf_ode_drift(score_fn, sde, x, t),
+                x_T,
+                (t_start, t_eps),
+                rtol=rtol,
+                atol=atol,
+            )
+        finally:  # a NaN makes the solver fail: name it rather than the failure
+            check_later_outputs()
     x = x_T
     for i in tqdm(range(steps), disable=not progress):
         h = float(ts[i + 1] - ts[i])
@@ -416,4 +474,5 @@ def sample_pf_ode(
         if method == "heun":
             x_next = x + 0.5 * h * (d + pf_ode_drift(score_fn, sde, x_next, ts[i + 1]))
         x = x_next
+    check_later_outputs()  # one host read: did score_fn return NaN or inf on the way?
     return x, steps * (2 if method == "heun" else 1)

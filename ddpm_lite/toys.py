@@ -10,7 +10,7 @@ import math
 
 import torch
 
-from ._checks import check_positive_int
+from ._checks import check_positive_int, check_real
 
 
 def swiss_roll(
@@ -18,6 +18,7 @@ def swiss_roll(
 ) -> torch.Tensor:
     """Points on the spiral r = theta, theta in [1.5 pi, 4.5 pi], scaled by 1 / (4.5 pi)."""
     check_positive_int(n, "n")
+    check_real(noise, "noise", 0.0)
     theta = (
         1.5
         * math.pi
@@ -36,6 +37,7 @@ def two_moons(
 ) -> torch.Tensor:
     """Two interleaved half circles of radius 1, shifted and scaled into [-1, 1]^2."""
     check_positive_int(n, "n")
+    check_real(noise, "noise", 0.0)
     angle = math.pi * torch.rand(n, generator=generator, dtype=torch.float64)
     upper = torch.rand(n, generator=generator) < 0.5
     x = torch.where(upper, torch.cos(angle), 1 - torch.cos(angle))
@@ -57,6 +59,8 @@ def ring_of_gaussians(
     """An equal-weight mixture of ``k`` isotropic Gaussians with centres on a circle."""
     check_positive_int(n, "n")
     check_positive_int(k, "k")
+    check_real(radius, "radius", 0.0)
+    check_real(std, "std", 0.0)
     which = torch.randint(0, k, (n,), generator=generator)
     angle = 2 * math.pi * which.double() / k
     centres = radius * torch.stack([torch.cos(angle), torch.sin(angle)], dim=1)

@@ -8,12 +8,20 @@ schedule: it maps a noisy image x_t and the paper's step t (1..T) to eps_theta(x
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, replace
-from typing import Optional
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from ._checks import (
+    ArgTypeError,
+    check_floating,
+    check_int,
+    check_positive_int,
+    check_real,
+)
 
 
 def timestep_embedding(t: Tensor, dim: int) -> Tensor:
@@ -27,7 +35,7 @@ def timestep_embedding(t: Tensor, dim: int) -> Tensor:
     t: (B,) integer or float, evaluated as given (the networks pass t - 1, see `UNet`).
     Returns float32 (B, dim).
     """
-    if dim % 2 != 0 or dim < 4:
+    if check_int(dim, "dim", 4, bounds="(an even number) >= 4") % 2 != 0:
         raise ValueError(f"dim must be an even number >= 4, got {dim}")
     half = dim // 2
     freqs = torch.exp(
@@ -136,7 +144,7 @@ class Downsample(nn.Module):
         super().__init__()
         self.conv = nn.Conv2d(channels, channels, 3, stride=2)
 
-    def forward(self, x: Tensor, emb: Optional[Tensor] = None) -> Tensor:
+    def forward(self, x: Tensor, emb: Tensor | None = None) -> Tensor:
         return self.conv(F.pad(x, (0, 1, 0, 1)))
 
 
@@ -162,7 +170,7 @@ class Upsample(nn.Module):
         super().__init__()
         self.conv = nn.Conv2d(channels, channels, 3, padding=1)
 
-    def forward(self, x: Tensor, emb: Optional[Tensor] = None) -> Tensor:
+    def forward(self, x: Tensor, emb: Tensor | None = None) -> Tensor:
         taps = _TAPS.to(self.conv.weight)
         k = torch.einsum(
             "rk,sl,oikl->iors", taps, taps, self.conv.weight
@@ -170,6 +178,49 @@ class Upsample(nn.Module):
         return F.conv_transpose2d(
             x, k, self.conv.bias, stride=2, padding=1
         )  # (B, O, 2H, 2W)
+
+
+def _check_ints(values: object, name: str, low: int) -> tuple[int, ...]:
+    """A tuple or list of integers >= low, as a tuple."""
+    if not isinstance(values, (tuple, list)):
+        raise ArgTypeError(
+            f"{name} must be a tuple of integers >= {low}, got {values!r}"
+        )
+    return tuple(check_int(v, f"{name}[{i}]", low) for i, v in enumerate(values))
+
+
+def _check_config(c: UNetConfig) -> None:
+    for name in ("in_channels", "out_channels", "ch", "resolution", "groups"):
+        check_positive_int(getattr(c, name), name)
+    check_int(c.num_res_blocks, "num_res_blocks", 0)
+    levels = len(_check_ints(c.ch_mult, "ch_mult", 1))
+    _check_ints(c.attn_resolutions, "attn_resolutions", 1)
+    if levels < 1:
+        raise ValueError(
+            f"ch_mult must be a non-empty tuple of positive ints, got {c.ch_mult}"
+        )
+    if c.resolution % 2 ** (levels - 1) != 0:
+        raise ValueError(
+            "resolution must be divisible by 2^(len(ch_mult) - 1) = "
+            f"{2 ** (levels - 1)}, got {c.resolution}"
+        )
+    for m in c.ch_mult:
+        if (c.ch * m) % c.groups != 0:
+            raise ValueError(
+                f"groups={c.groups} must divide every level's channels ch * ch_mult "
+                f"= {c.ch * m}"
+            )
+    if c.ch % 2 != 0 or c.ch < 4:
+        raise ValueError(
+            f"ch must be an even number >= 4 (sinusoidal embedding width), got {c.ch}"
+        )
+    if c.num_classes is not None:
+        check_positive_int(c.num_classes, "num_classes")
+    if isinstance(c.dropout, bool) or not isinstance(c.dropout, numbers.Real):
+        raise ArgTypeError(f"dropout must be a number in [0, 1), got {c.dropout!r}")
+    if not 0.0 <= c.dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {c.dropout}")
+    check_real(c.eps, "eps", 0.0, open_low=True)
 
 
 @dataclass(frozen=True)
@@ -185,11 +236,16 @@ class UNetConfig:
     attn_resolutions: tuple[int, ...] = (16,)
     dropout: float = 0.1
     resolution: int = 32
-    num_classes: Optional[int] = (
+    num_classes: int | None = (
         None  # class-conditional if set; label num_classes = "no label"
     )
     groups: int = 32  # GroupNorm groups
     eps: float = 1e-6  # GroupNorm epsilon (TF's group_norm default)
+
+    def __post_init__(self) -> None:
+        _check_config(self)  # each field's range, and sizes that fit together
+        for name in ("ch_mult", "attn_resolutions"):  # a list (from JSON) as a tuple
+            object.__setattr__(self, name, tuple(getattr(self, name)))
 
 
 PRESETS: dict[str, UNetConfig] = {
@@ -225,30 +281,6 @@ PRESETS: dict[str, UNetConfig] = {
 }
 
 
-def _check_config(c: UNetConfig) -> None:
-    levels = len(c.ch_mult)
-    if levels < 1 or min(c.ch_mult) < 1:
-        raise ValueError(
-            f"ch_mult must be a non-empty tuple of positive ints, got {c.ch_mult}"
-        )
-    if c.resolution % 2 ** (levels - 1) != 0:
-        raise ValueError(
-            f"resolution must be divisible by 2^(len(ch_mult) - 1) = {2 ** (levels - 1)}, "
-            f"got {c.resolution}"
-        )
-    for m in c.ch_mult:
-        if (c.ch * m) % c.groups != 0:
-            raise ValueError(
-                f"groups={c.groups} must divide every level's channels ch * ch_mult = {c.ch * m}"
-            )
-    if c.ch % 2 != 0:
-        raise ValueError(f"ch must be even (sinusoidal embedding width), got {c.ch}")
-    if c.num_classes is not None and c.num_classes < 1:
-        raise ValueError(f"num_classes must be None or >= 1, got {c.num_classes}")
-    if not 0.0 <= c.dropout < 1.0:
-        raise ValueError(f"dropout must be in [0, 1), got {c.dropout}")
-
-
 class UNet(nn.Module):
     """eps_theta(x_t, t): the U-Net of Ho et al. 2020, Appendix B (PixelCNN++ backbone).
 
@@ -266,10 +298,16 @@ class UNet(nn.Module):
 
     def __init__(self, config: UNetConfig):
         super().__init__()
-        _check_config(config)
+        if not isinstance(config, UNetConfig):
+            raise ArgTypeError(f"config must be a UNetConfig, got {config!r:.60}")
         self.config = c = config
         emb_dim = 4 * c.ch
-        block = dict(emb_dim=emb_dim, dropout=c.dropout, groups=c.groups, eps=c.eps)
+        block = {
+            "emb_dim": emb_dim,
+            "dropout": c.dropout,
+            "groups": c.groups,
+            "eps": c.eps,
+        }
 
         self.time_embed = nn.Sequential(
             nn.Linear(c.ch, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim)
@@ -349,13 +387,13 @@ class UNet(nn.Module):
         nn.init.zeros_(self.conv_out.bias)
 
     @classmethod
-    def from_preset(cls, name: str, **overrides) -> "UNet":
+    def from_preset(cls, name: str, **overrides) -> UNet:
         """Build a preset ("cifar10", "celebahq256", "digits8", "mnist28"), fields overridable."""
         if name not in PRESETS:
             raise ValueError(f"name must be one of {sorted(PRESETS)}, got {name!r}")
         return cls(replace(PRESETS[name], **overrides))
 
-    def forward(self, x_t: Tensor, t: Tensor, y: Optional[Tensor] = None) -> Tensor:
+    def forward(self, x_t: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
         if not _is_compiling():
             self._check_inputs(x_t, t, y)
         emb = self.time_embed(
@@ -380,8 +418,9 @@ class UNet(nn.Module):
             h = layer(h, emb)
         return self.conv_out(F.silu(self.norm_out(h)))  # (B, out_channels, H, W)
 
-    def _check_inputs(self, x_t: Tensor, t: Tensor, y: Optional[Tensor]) -> None:
+    def _check_inputs(self, x_t: Tensor, t: Tensor, y: Tensor | None) -> None:
         c, div = self.config, 2 ** (len(self.config.ch_mult) - 1)
+        check_floating(x_t, "x_t")
         if x_t.ndim != 4 or x_t.shape[1] != c.in_channels:
             raise ValueError(
                 f"x_t must have shape (B, {c.in_channels}, H, W), got {tuple(x_t.shape)}"
@@ -397,9 +436,9 @@ class UNet(nn.Module):
 
 
 def _check_index(
-    name: str, v: Tensor, batch: int, *, low: int, high: Optional[int], integer: bool
+    name: str, v: Tensor, batch: int, *, low: int, high: int | None, integer: bool
 ) -> None:
-    """ValueError naming `name` unless v is a (batch,) tensor with low <= v (<= high)."""
+    """Raise naming `name` unless v is a finite (batch,) tensor, low <= v (<= high)."""
     allowed = f"{low} <= {name}" + (f" <= {high}" if high is not None else "")
     if not isinstance(v, Tensor) or v.shape != (batch,):
         shape = tuple(v.shape) if isinstance(v, Tensor) else type(v).__name__
@@ -407,15 +446,21 @@ def _check_index(
             f"{name} must be a tensor of shape ({batch},) with {allowed}, got {shape}"
         )
     if v.is_floating_point() and integer or v.dtype == torch.bool or v.is_complex():
-        raise ValueError(f"{name} must be an integer tensor, got {v.dtype}")
-    if bool((v < low).any()) or (high is not None and bool((v > high).any())):
+        raise ArgTypeError(f"{name} must be an integer tensor, got {v.dtype}")
+    bad = ~(v >= low)  # also NaN
+    if high is not None:
+        bad |= v > high
+    if v.is_floating_point():
+        bad |= v.isinf()
+    if bool(bad.any()):  # one host read for all three
         raise ValueError(
-            f"{name} out of range: need {allowed}, got min {v.min().item()}, max {v.max().item()}"
+            f"{name} out of range: need {allowed} and {name} finite, got min "
+            f"{v.min().item()}, max {v.max().item()}"
         )
 
 
 def _check_t_and_y(
-    t: Tensor, y: Optional[Tensor], batch: int, num_classes: Optional[int]
+    t: Tensor, y: Tensor | None, batch: int, num_classes: int | None
 ) -> None:
     """The checks every denoiser makes: t (batch,) >= 1; y None, or (batch,) labels in 0..num_classes."""
     _check_index("t", t, batch, low=1, high=None, integer=False)
