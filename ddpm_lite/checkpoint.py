@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import pickle
 import random
@@ -29,6 +30,7 @@ from typing import Optional, Union
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 from torch import Tensor, nn
@@ -110,23 +112,162 @@ def model_spec(model: nn.Module) -> dict:
     return {"kind": type(model).__name__}
 
 
+# Bounds on a sidecar, checked before anything it describes is allocated or read. The
+# largest model of the paper (the 256x256 U-Net) has 114M parameters; MAX_PARAMS leaves
+# room for bigger ones while refusing a spec that would need more than ~2 GB of float32.
+MAX_PARAMS = 500_000_000
+MAX_T = 100_000  # config.T: schedule tables are (T + 1,) float64, ~0.8 MB at MAX_T
+_INT_BOUNDS = {  # field: (low, high), inclusive
+    "mlp": {"dim": (1, 4096), "hidden": (1, 65536), "depth": (0, 1000)}
+    | {"time_dim": (4, 65536)},
+    "unet": {"in_channels": (1, 64), "out_channels": (1, 64), "ch": (2, 8192)}
+    | {"num_res_blocks": (0, 64), "resolution": (1, 4096), "groups": (1, 8192)},
+    "dit": {"in_channels": (1, 64), "image_size": (1, 4096), "patch": (1, 4096)}
+    | {"dim": (8, 65536), "depth": (0, 1000), "heads": (1, 65536)},
+}
+_TUPLES = {"ch_mult": (1, 64), "attn_resolutions": (1, 4096)}  # entries, up to 16
+_MAX_CLASSES = 1_000_000
+
+
+def check_spec(spec: object) -> dict:
+    """Check a sidecar's "model" spec before it is built; return its keyword arguments.
+
+    spec: {"kind": "mlp", <MLPDenoiser arguments>} or {"kind": "unet" | "dit",
+    "config": {<UNetConfig | DiTConfig fields>}}. Bounds: every size is an int within
+    `_INT_BOUNDS` (e.g. an MLP's hidden in 1..65536, depth in 0..1000); ch_mult and
+    attn_resolutions are lists of at most 16 ints; num_classes is None or 1..1e6;
+    dropout is in [0, 1); eps and mlp_ratio in (0, 64]; the network has at most
+    MAX_PARAMS (5e8) parameters, counted on the meta device (no memory). Raises
+    ValueError naming the field.
+    """
+    if not isinstance(spec, dict) or spec.get("kind") not in _INT_BOUNDS:
+        kind = spec.get("kind") if isinstance(spec, dict) else spec
+        raise ValueError(
+            "model kind must be 'unet', 'mlp' or 'dit' to rebuild from a checkpoint, "
+            f"got {kind!r}"
+        )
+    kind = spec["kind"]
+    if kind == "mlp":
+        args = {k: v for k, v in spec.items() if k != "kind"}
+        known = set(_INT_BOUNDS["mlp"]) | {"num_classes"}
+    else:
+        args = spec.get("config")
+        if not isinstance(args, dict):
+            raise ValueError(f"model.config must be a JSON object, got {args!r}")
+        known = {f.name for f in fields(UNetConfig if kind == "unet" else DiTConfig)}
+        args = {k: v for k, v in args.items() if k in known}  # newer fields: ignored
+    unknown = sorted(set(args) - known)
+    if unknown:
+        raise ValueError(
+            f"model: unknown {kind} fields {unknown}; allowed {sorted(known)}"
+        )
+    for name, value in args.items():
+        args[name] = _check_field(kind, name, value)
+    with torch.device("meta"):  # shapes only: nothing is allocated
+        count = sum(p.numel() for p in _build(kind, args).parameters())
+    if count > MAX_PARAMS:
+        raise ValueError(
+            f"model: this {kind} spec has {count:,} parameters; at most "
+            f"{MAX_PARAMS:,} can be loaded"
+        )
+    return args
+
+
+def _check_field(kind: str, name: str, v: object) -> object:
+    """One spec field, type- and range-checked (lists become tuples)."""
+    is_int = isinstance(v, int) and not isinstance(v, bool)
+    if name in _INT_BOUNDS[kind]:
+        low, high = _INT_BOUNDS[kind][name]
+        if not is_int or not low <= v <= high:
+            raise ValueError(
+                f"model.{name} must be an integer in {low}..{high}, got {_short(v)}"
+            )
+    elif name in _TUPLES:
+        low, high = _TUPLES[name]
+        ok = isinstance(v, (list, tuple)) and len(v) <= 16
+        if not ok or not all(_int_in(e, low, high) for e in v):
+            raise ValueError(
+                f"model.{name} must be a list of at most 16 integers in {low}..{high}, "
+                f"got {_short(v)}"
+            )
+        return tuple(v)
+    elif name == "num_classes":
+        if v is not None and not _int_in(v, 1, _MAX_CLASSES):
+            raise ValueError(
+                f"model.num_classes must be null or an integer in 1..{_MAX_CLASSES}, "
+                f"got {_short(v)}"
+            )
+    elif name == "dropout":
+        if not _real(v) or not 0 <= v < 1:
+            raise ValueError(
+                f"model.dropout must be a number in [0, 1), got {_short(v)}"
+            )
+    elif name in ("eps", "mlp_ratio") and (not _real(v) or not 0 < v <= 64):
+        raise ValueError(f"model.{name} must be a number in (0, 64], got {_short(v)}")
+    return v
+
+
+def _short(v: object) -> str:
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _int_in(v: object, low: int, high: int) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and low <= v <= high
+
+
+def _real(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _build(kind: str, args: dict) -> nn.Module:
+    if kind == "unet":
+        return UNet(UNetConfig(**args))
+    if kind == "dit":
+        return DiT(DiTConfig(**args))
+    return MLPDenoiser(**args)
+
+
 def model_from_spec(spec: dict) -> nn.Module:
-    """Inverse of `model_spec` (random weights); ValueError for a kind it cannot build."""
-    if spec.get("kind") == "unet":
-        known = {f.name for f in fields(UNetConfig)}
-        c = {
-            k: tuple(v) if isinstance(v, list) else v
-            for k, v in spec["config"].items()
-            if k in known
-        }
-        return UNet(UNetConfig(**c))
-    if spec.get("kind") == "mlp":
-        return MLPDenoiser(**{k: v for k, v in spec.items() if k != "kind"})
-    if spec.get("kind") == "dit":
-        return DiT(DiTConfig(**spec["config"]))
-    raise ValueError(
-        f"model kind must be 'unet', 'mlp' or 'dit' to rebuild from a checkpoint, got {spec.get('kind')!r}"
-    )
+    """Inverse of `model_spec` (random weights); ValueError if `check_spec` refuses."""
+    args = check_spec(spec)
+    return _build(spec["kind"], args)
+
+
+def check_sidecar(meta: dict, where: str) -> None:
+    """Check the sidecar fields that are read before its tensors.
+
+    ValueError unless step is an int >= 0, sha256 is 64 hex digits, the model spec (if
+    present) passes `check_spec`, config.T (if present) is an integer in 1..MAX_T (1e5)
+    and config.schedule (if present) is a string.
+    """
+    if not _int_in(meta.get("step"), 0, 2**63 - 1):
+        raise ValueError(f"checkpoint: {where}: step must be an integer >= 0")
+    if not isinstance(meta.get("sha256"), str) or not re.fullmatch(
+        r"[0-9a-f]{64}", meta["sha256"]
+    ):
+        raise ValueError(f"checkpoint: {where}: sha256 must be 64 hex digits")
+    if "model" in meta:
+        try:
+            check_spec(meta["model"])
+        except ValueError as err:
+            raise ValueError(f"checkpoint: {where}: {err}") from None
+    config = meta.get("config")
+    if config is None:
+        return
+    if not isinstance(config, dict):
+        raise ValueError(  # noqa: TRY004 (a bad file, not a bad call)
+            f"checkpoint: {where}: config must be a JSON object or null"
+        )
+    if "T" in config and not _int_in(config["T"], 1, MAX_T):
+        raise ValueError(
+            f"checkpoint: {where}: config.T must be an integer in 1..{MAX_T}, "
+            f"got {config['T']!r}"
+        )
+    if not isinstance(config.get("schedule", ""), str):
+        raise ValueError(  # noqa: TRY004
+            f"checkpoint: {where}: config.schedule must be a string"
+        )
 
 
 # ---------------------------------------------------------------------------- optimizer + RNG
@@ -316,7 +457,8 @@ def load_checkpoint(path: PathLike) -> Checkpoint:
     one; a folder of exports: its newest export), a sidecar .json, a .safetensors file (with
     its sidecar if present), or a .pt/.pth/.bin state dict read with
     `torch.load(weights_only=True)`. Raises ValueError if it is missing, torn (digest
-    mismatch) or not plain tensors.
+    mismatch), not a safetensors file, not plain tensors, or if its sidecar fails
+    `check_sidecar` (checked before the tensor file is opened).
     """
     p = Path(path)
     if p.is_dir():
@@ -335,9 +477,20 @@ def load_checkpoint(path: PathLike) -> Checkpoint:
         return (
             _load_pair(side)
             if side.is_file()
-            else Checkpoint(p, {}, st_load(p.read_bytes()))
+            else Checkpoint(p, {}, _read_safetensors(p.read_bytes(), p))
         )
     return Checkpoint(p, {}, _load_pickle_safely(p))
+
+
+def _read_safetensors(blob: bytes, path: Path) -> dict[str, Tensor]:
+    """The tensors of a safetensors file; ValueError (not SafetensorError) if not."""
+    try:
+        return st_load(blob)
+    except SafetensorError as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ValueError(
+            f"checkpoint: {str(path)!r} is not a safetensors file ({first})"
+        ) from None
 
 
 def _weights_file(sidecar: Path, meta: dict) -> Path:
@@ -363,12 +516,14 @@ def _load_pair(sidecar: Path) -> Checkpoint:
         raise ValueError(f"checkpoint: {str(sidecar)!r} is not JSON ({err})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ValueError(f"checkpoint: {str(sidecar)!r} is not a {FORMAT} sidecar")
-    blob = _weights_file(sidecar, meta).read_bytes()
+    check_sidecar(meta, sidecar.name)  # before the tensor file is opened
+    weights = _weights_file(sidecar, meta)
+    blob = weights.read_bytes()
     if hashlib.sha256(blob).hexdigest() != meta["sha256"]:
         raise ValueError(
             f"checkpoint: {meta['weights']} does not match the digest in {sidecar.name}"
         )
-    return Checkpoint(sidecar, meta, st_load(blob))
+    return Checkpoint(sidecar, meta, _read_safetensors(blob, weights))
 
 
 def _load_pickle_safely(p: Path) -> dict[str, Tensor]:
@@ -382,8 +537,9 @@ def _load_pickle_safely(p: Path) -> dict[str, Tensor]:
         TypeError,
         EOFError,
     ) as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise ValueError(
-            f"checkpoint: refusing {str(p)!r}: not a plain weights file ({err})"
+            f"checkpoint: refusing {str(p)!r}: not a plain weights file ({first})"
         ) from err
     if (
         isinstance(obj, dict)
@@ -408,7 +564,15 @@ def load_model(path: Union[PathLike, Checkpoint], *, ema: bool = True) -> nn.Mod
         )
     model = model_from_spec(ckpt.meta["model"])
     state = ckpt.state("ema") if ema and ckpt.state("ema") else ckpt.state("model")
-    model.load_state_dict(state)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:  # missing, unexpected or wrongly shaped tensors
+        lines = [ln.strip() for ln in str(err).splitlines()[1:] if ln.strip()]
+        raise ValueError(
+            f"checkpoint: {ckpt.path.name}: its tensors do not fit the "
+            f"{ckpt.meta['model'].get('kind')} it describes "
+            f"({lines[0][:200] if lines else err})"
+        ) from None
     return model.eval()
 
 

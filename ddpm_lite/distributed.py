@@ -5,6 +5,10 @@ and WORLD_SIZE set. Each joins a process group (NCCL on CUDA, gloo on CPU), wrap
 network in DistributedDataParallel (gradients averaged over the ranks at every step, so N
 processes with batch B / N each take the step of one process with batch B), and rank 0
 alone writes files. With WORLD_SIZE unset or 1 nothing here touches torch.distributed.
+
+If the launcher dies (killed, its terminal closed), each worker notices that its parent
+process changed (`watch_parent`) and stops as after Ctrl-C: it finishes the step, rank 0
+saves a checkpoint, and all exit.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
+import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -36,7 +42,35 @@ def setup(device: str = "auto") -> tuple[int, int, torch.device]:
         torch.cuda.set_device(dev)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if use_cuda else "gloo")
+    watch_parent()
     return dist.get_rank(), dist.get_world_size(), dev
+
+
+def watch_parent(*, poll: float = 0.5, grace: float = 120.0) -> threading.Thread | None:
+    """Stop this process when its parent (the `torchrun` launcher) dies.
+
+    A daemon thread compares os.getppid() with the parent at the start every `poll`
+    seconds. When it changes, it sends this process SIGTERM: inside `deferred_interrupt`
+    the run stops at the next step boundary (rank 0 saves a checkpoint first), anywhere
+    else Python's default SIGTERM action ends the process. If the process is still
+    alive `grace` seconds later (e.g. blocked in a collective whose peer is gone), it
+    exits with status 143. Returns the thread; None if the parent is already init (pid
+    1: nothing to watch) or on Windows.
+    """
+    parent = os.getppid()
+    if parent <= 1 or not hasattr(signal, "SIGTERM") or os.name == "nt":
+        return None
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(grace)
+        os._exit(128 + signal.SIGTERM)
+
+    thread = threading.Thread(target=watch, name="ddpm_lite-watch-parent", daemon=True)
+    thread.start()
+    return thread
 
 
 def teardown(world: int) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
@@ -247,11 +248,23 @@ def load_pretrained(
         folder / "diffusion_pytorch_model.bin",
     )
     if st.is_file():
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
-        state = load_file(str(st))
+        try:
+            state = load_file(str(st))
+        except SafetensorError as err:
+            raise ValueError(
+                f"name_or_path: {st} is not a safetensors file ({err})"
+            ) from None
     elif pt.is_file():
-        state = torch.load(pt, map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(pt, map_location="cpu", weights_only=True)
+        except (pickle.UnpicklingError, RuntimeError, EOFError) as err:
+            first = (str(err).splitlines() or [type(err).__name__])[0]
+            raise ValueError(
+                f"name_or_path: refusing {pt}: not a plain weights file ({first})"
+            ) from err
     else:
         raise ValueError(
             f"name_or_path: no diffusion_pytorch_model.safetensors or .bin in {folder}"
@@ -259,8 +272,36 @@ def load_pretrained(
     return convert_diffusers_unet(state, config).eval()
 
 
+_OFFLINE = ("1", "true", "yes", "on")
+
+
 def _download(repo_id: str, revision: Optional[str]) -> Path:
-    """Fetch config and weights (safetensors if the repo has them, else .bin) from the Hub."""
+    """Fetch config and weights (safetensors if there, else .bin) from the Hub.
+
+    ValueError in one line if it cannot: HF_HUB_OFFLINE is set, there is no network, or
+    the repository does not exist (then pass a local folder instead).
+    """
+    instead = (
+        f"download it where there is a network (huggingface-cli download {repo_id} "
+        "--local-dir FOLDER) and pass that folder"
+    )
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _OFFLINE:
+        raise ValueError(
+            f"name_or_path: {repo_id!r} is not a local folder, and HF_HUB_OFFLINE is "
+            f"set, so the Hugging Face Hub is not asked: {instead}"
+        )
+    try:
+        return _snapshot(repo_id, revision)
+    except Exception as err:  # noqa: BLE001 (hub, HTTP and OS errors alike)
+        first = (str(err).splitlines() or [""])[0][:200]
+        raise ValueError(
+            f"name_or_path: could not fetch {repo_id!r} from the Hugging Face Hub "
+            f"(no network, or no such repository: {type(err).__name__} {first}); "
+            f"{instead}"
+        ) from None
+
+
+def _snapshot(repo_id: str, revision: Optional[str]) -> Path:
     from huggingface_hub import (
         snapshot_download,
     )  # lazy: only needed online (e.g. on Colab)

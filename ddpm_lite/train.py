@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import random
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -217,8 +218,16 @@ def _start(
     model: Optional[nn.Module],
     data: Any,
 ) -> _Run:
-    """Data, model, EMA copy, optimizer, restored from the newest checkpoint if `c.resume`."""
+    """Data, model, EMA copy, optimizer; restored from the newest checkpoint on resume.
+
+    Python's `random` and NumPy's global generator are seeded from `c.seed` here
+    (torch's is seeded by `build_model` and at every step), so two runs with one seed
+    save the same RNG states in their checkpoints.
+    """
     from .distributed import wrap
+
+    random.seed(c.seed)
+    np.random.seed(c.seed % 2**32)  # numpy takes seeds below 2**32
 
     if c.batch_size % world:
         raise ValueError(

@@ -9,12 +9,15 @@ line builds its flags from these fields (`ddpm_lite.cli`). Lesson 06.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+import re
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Callable
 
+from .checkpoint import MAX_T, check_spec
 from .schedule import cosine_schedule, linear_schedule
 from .toys import TOYS
 from .unet import PRESETS as UNET_PRESETS
+from .unet import UNetConfig
 
 IMAGE_SETS = ("digits", "mnist", "fashion_mnist", "cifar10")
 DATASETS = IMAGE_SETS + tuple(sorted(TOYS))
@@ -57,6 +60,23 @@ BOOLEANS = (
     "overwrite",
     "progress",
 )
+AT_LEAST_1 = ("steps", "batch_size", "n_toy", "sample_steps", "n_samples")
+AT_LEAST_0 = ("warmup", "sample_every", "checkpoint_every", "keep")
+MAX_SEED = 2**63 - 1
+# name: (the range as shown, the test); all finite numbers
+INTERVALS: dict[str, tuple[str, Callable[[float], bool]]] = {
+    "lr": ("(0, inf)", lambda v: v > 0),
+    "grad_clip": ("[0, inf)", lambda v: v >= 0),
+    "ema_decay": ("[0, 1)", lambda v: 0 <= v < 1),
+    "p_uncond": ("[0, 1]", lambda v: 0 <= v <= 1),
+    "dropout": ("[0, 1)", lambda v: 0 <= v < 1),
+}
+DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+MLP_OVERRIDES = (
+    "hidden",
+    "depth",
+    "time_dim",
+)  # dim and num_classes come from the data
 
 
 @dataclass(frozen=True)
@@ -123,29 +143,77 @@ def check_config(c: TrainConfig) -> None:
             raise ValueError(f"{name} must be True or False, got {getattr(c, name)!r}")
     if c.resume and c.overwrite:
         raise ValueError("resume and overwrite exclude each other: pass one of them")
-    if not isinstance(c.device, str):
-        raise ValueError(f"device must be a string such as 'cpu', got {c.device!r}")
+    if not isinstance(c.device, str) or not DEVICE.fullmatch(c.device):
+        raise ValueError(
+            f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {c.device!r}"
+        )
     if not isinstance(c.model_overrides, dict):
         raise ValueError(
             f"model_overrides must be a dict, got {type(c.model_overrides).__name__}"
         )
-    for name in ("T", "steps", "batch_size", "n_toy", "sample_steps", "n_samples"):
+    for name in AT_LEAST_1:
         _int_at_least(getattr(c, name), 1, name)
-    for name in ("warmup", "sample_every", "checkpoint_every", "keep", "seed"):
+    for name in AT_LEAST_0:
         _int_at_least(getattr(c, name), 0, name)
-    _number_in(c.lr, 0, math.inf, "lr", "(0, inf)", lambda v: v > 0)
-    _number_in(c.grad_clip, 0, math.inf, "grad_clip", "[0, inf)", lambda v: v >= 0)
-    _number_in(c.ema_decay, 0, 1, "ema_decay", "[0, 1)", lambda v: 0 <= v < 1)
-    _number_in(c.p_uncond, 0, 1, "p_uncond", "[0, 1]", lambda v: 0 <= v <= 1)
-    _number_in(c.dropout, 0, 1, "dropout", "[0, 1)", lambda v: 0 <= v < 1)
-    if c.device != "auto" and c.device.split(":")[0] not in ("cpu", "cuda", "mps"):
-        raise ValueError(
-            f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {c.device!r}"
-        )
+    _int_in(c.T, 1, MAX_T, "T")  # a checkpoint's T is bounded the same way
+    _int_in(c.seed, 0, MAX_SEED, "seed")
+    for name, (shown, ok) in INTERVALS.items():
+        _number_in(getattr(c, name), name, shown, ok)
     if c.class_conditional and c.dataset not in IMAGE_SETS:
         raise ValueError(
             f"class_conditional needs a labelled data set {IMAGE_SETS}, got dataset={c.dataset!r}"
         )
+    _check_overrides(c)
+
+
+def _check_overrides(c: TrainConfig) -> None:
+    """model_overrides: known keys of the chosen model, each of the right type and in
+    the bounds of `checkpoint.check_spec` (so every trained model loads again)."""
+    over = c.model_overrides
+    if not over:
+        return
+    if c.model == "mlp":
+        allowed = MLP_OVERRIDES
+        spec = {"kind": "mlp", **over}
+    else:
+        allowed = tuple(f.name for f in fields(UNetConfig))
+        base = {**asdict(UNET_PRESETS[c.model]), "dropout": c.dropout}
+        spec = {"kind": "unet", "config": {**base, **over}}
+    unknown = sorted(set(over) - set(allowed))
+    if unknown:
+        raise ValueError(
+            f"model_overrides: unknown key(s) {unknown} for model={c.model!r}; "
+            f"allowed: {list(allowed)}"
+        )
+    try:
+        check_spec(spec)
+    except ValueError as err:  # "model.hidden must be ..." -> "hidden must be ..."
+        raise ValueError(
+            f"model_overrides: {str(err).removeprefix('model.')}"
+        ) from None
+
+
+def allowed_values() -> dict[str, str]:
+    """What each field accepts, in words (the ranges `check_config` enforces)."""
+    shown = {name: "on/off switch" for name in BOOLEANS}
+    shown.update({name: "integer >= 1" for name in AT_LEAST_1})
+    shown.update({name: "integer >= 0" for name in AT_LEAST_0})
+    shown.update({name: f"number in {r}" for name, (r, _) in INTERVALS.items()})
+    shown.update(
+        model=", ".join(MODELS),
+        dataset=", ".join(DATASETS),
+        schedule=", ".join(SCHEDULES),
+        T=f"integer in 1..{MAX_T}",
+        seed="integer in 0..2**63-1",
+        device="auto, cpu, cuda, cuda:N or mps",
+        model_overrides=(
+            "JSON object of UNetConfig fields (U-Net models) or "
+            f"{', '.join(MLP_OVERRIDES)} (mlp)"
+        ),
+        data_root="a folder",
+        out_dir="a folder (created if missing)",
+    )
+    return shown
 
 
 def _choice(v: object, choices: tuple, name: str) -> None:
@@ -158,9 +226,12 @@ def _int_at_least(v: object, low: int, name: str) -> None:
         raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
 
 
-def _number_in(
-    v: object, lo: float, hi: float, name: str, shown: str, ok: Callable[[float], bool]
-) -> None:
+def _int_in(v: object, low: int, high: int, name: str) -> None:
+    if isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high:
+        raise ValueError(f"{name} must be an integer in {low}..{high}, got {v!r}")
+
+
+def _number_in(v: object, name: str, shown: str, ok: Callable[[float], bool]) -> None:
     if (
         isinstance(v, bool)
         or not isinstance(v, (int, float))

@@ -208,3 +208,76 @@ def test_prune_keeps_the_newest(tmp_path):
         "ckpt-000003.json",
         "ckpt-000003.safetensors",
     ]
+
+
+@pytest.mark.parametrize(
+    "spec, words",
+    [
+        ({"kind": "mlp", "hidden": 12000, "depth": 40}, "parameters"),  # 23 GB
+        ({"kind": "mlp", "hidden": 16, "depth": 10**9}, "depth must be an integer"),
+        ({"kind": "mlp", "hidden": 16.0}, "hidden must be an integer"),
+        ({"kind": "mlp", "hidden": 16, "bogus": 1}, "unknown mlp fields"),
+        ({"kind": "unet", "config": {"ch": 4096, "ch_mult": [8] * 16}}, "ch_mult"),
+        ({"kind": "unet", "config": {"ch": 2048, "ch_mult": [1, 2, 4]}}, "parameters"),
+        ({"kind": "unet", "config": {"groups": 0}}, "groups"),
+        ({"kind": "unet", "config": {"dropout": float("nan")}}, "dropout"),
+        ({"kind": "unet", "config": [1]}, "model.config"),
+        ({"kind": "dit", "config": {"depth": 5000}}, "depth"),
+        ({"kind": "dit", "config": {"mlp_ratio": 1e9}}, "mlp_ratio"),
+        ({"kind": "resnet"}, "model kind"),
+        ([1, 2], "model kind"),
+    ],
+)
+def test_model_specs_are_bounded_before_they_are_built(tmp_path, spec, words):
+    import time
+
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=words):
+        checkpoint.model_from_spec(spec)
+    assert time.perf_counter() - start < 5  # refused from the numbers, not by trying
+
+
+def test_every_course_model_spec_passes():
+    for side in sorted(checkpoint.COURSE_MODELS.glob("*/*.json")):
+        meta = __import__("json").loads(side.read_text())
+        checkpoint.check_sidecar(meta, side.name)
+
+
+@pytest.mark.parametrize(
+    "edit, words",
+    [
+        ({"model": {"kind": "mlp", "hidden": 12000, "depth": 40}}, "parameters"),
+        ({"config": {"T": 4e8}}, "config.T must be an integer in 1..100000"),
+        ({"config": {"T": 0}}, "config.T"),
+        ({"config": {"T": True}}, "config.T"),
+        ({"config": "linear"}, "config must be"),
+        ({"step": -1}, "step"),
+        ({"sha256": 7}, "sha256"),
+    ],
+)
+def test_a_sidecar_is_checked_before_its_tensors_are_opened(tmp_path, edit, words):
+    import json
+
+    model, _, _ = _trained_pair()
+    side = save_checkpoint(tmp_path, step=3, model=model, config={"T": 50})
+    side.with_suffix(".safetensors").unlink()  # were it opened, that would be the error
+    meta = json.loads(side.read_text())
+    meta.update(edit)
+    side.write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match=words):
+        load_checkpoint(side)
+
+
+def test_garbage_tensor_files_and_a_wrong_architecture_are_value_errors(tmp_path):
+    import json
+
+    (tmp_path / "empty.safetensors").write_bytes(b"")
+    with pytest.raises(ValueError, match="not a safetensors file"):
+        load_checkpoint(tmp_path / "empty.safetensors")
+    model, _, _ = _trained_pair()
+    side = save_checkpoint(tmp_path / "run", step=1, model=model)
+    meta = json.loads(side.read_text())
+    meta["model"]["hidden"] = 32  # the sidecar of another architecture
+    side.write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="do not fit the mlp"):
+        load_model(side)

@@ -20,20 +20,20 @@ from ddpm_lite.train import TrainConfig
 from ddpm_lite.unet import UNet
 
 
+CONFIGS = [
+    ("train", TrainConfig),
+    ("sample", SampleConfig),
+    ("convert", ConvertConfig),
+    ("evaluate", EvalConfig),
+]
+
+
 def _subparser(name: str):
     parser = build_parser()
     return next(a for a in parser._actions if a.dest == "command").choices[name]
 
 
-@pytest.mark.parametrize(
-    "name, cls",
-    [
-        ("train", TrainConfig),
-        ("sample", SampleConfig),
-        ("convert", ConvertConfig),
-        ("evaluate", EvalConfig),
-    ],
-)
+@pytest.mark.parametrize("name, cls", CONFIGS)
 def test_every_field_is_a_flag(name, cls):
     options = {s for a in _subparser(name)._actions for s in a.option_strings}
     for f in dataclasses.fields(cls):
@@ -75,13 +75,13 @@ def test_flags_are_parsed_with_the_field_types_over_a_preset():
 @pytest.mark.parametrize(
     "argv, word",
     [
-        (["train", "--steps", "0"], "steps"),
-        (["train", "--lr", "-1"], "lr"),
-        (["train", "--ema-decay", "1"], "ema_decay"),
-        (["train", "--batch-size", "0"], "batch_size"),
-        (["train", "--model", "resnet"], "model"),
-        (["train", "--dataset", "imagenet"], "dataset"),
-        (["sample", "--checkpoint", "/nonexistent/ckpt.json"], "checkpoint"),
+        (["train", "--steps", "0"], "--steps"),
+        (["train", "--lr", "-1"], "--lr"),
+        (["train", "--ema-decay", "1"], "--ema-decay"),
+        (["train", "--batch-size", "0"], "--batch-size"),
+        (["train", "--model", "resnet"], "--model"),
+        (["train", "--dataset", "imagenet"], "--dataset"),
+        (["sample", "--checkpoint", "/nonexistent/ckpt.json"], "--checkpoint"),
     ],
 )
 def test_bad_input_exits_with_the_parameter_named(argv, word, capsys):
@@ -213,3 +213,65 @@ def test_convert_turns_a_diffusers_folder_into_a_checkpoint(tmp_path):
         )
         == 0
     )
+
+
+@pytest.mark.parametrize("name, cls", CONFIGS)
+def test_help_lists_every_options_allowed_values(name, cls):
+    from ddpm_lite.cli import ALLOWED, CHOICES
+    from ddpm_lite.train_config import allowed_values
+
+    allowed = allowed_values() if cls is TrainConfig else ALLOWED[cls]
+    text = _subparser(name).format_help()
+    flat = " ".join(text.split())
+    for f in dataclasses.fields(cls):
+        assert f.name in allowed, f"{name}: no allowed values for {f.name}"
+        assert " ".join(allowed[f.name].split()) in flat, f.name
+        for choice in CHOICES.get(cls, {}).get(f.name, ()):
+            assert repr(choice) in flat or choice in flat, (f.name, choice)
+    assert "--debug" in text
+
+
+def test_allowed_values_match_what_train_accepts():
+    """The ranges --help shows are the ones check_config enforces, at their edges."""
+    from ddpm_lite.train_config import AT_LEAST_0, AT_LEAST_1
+
+    base = TrainConfig.from_preset("two_moons")
+    for names, low in ((AT_LEAST_1, 1), (AT_LEAST_0, 0)):
+        for name in names:
+            dataclasses.replace(base, **{name: low})
+            with pytest.raises(ValueError, match=name):
+                dataclasses.replace(base, **{name: low - 1})
+
+
+def _tiny_mlp_checkpoint(tmp_path):
+    from ddpm_lite.mlp import MLPDenoiser
+
+    torch.manual_seed(0)
+    mlp = MLPDenoiser(hidden=16, depth=1, time_dim=8)
+    config = {"schedule": "linear", "T": 20, "dataset": "two_moons"}
+    return save_checkpoint(tmp_path / "mlp", step=1, model=mlp, config=config)
+
+
+@pytest.mark.parametrize("sampler, eta", [("ddim", "0"), ("ddpm", "0"), ("ddim", "1")])
+def test_sample_in_batches(tmp_path, sampler, eta):
+    """DDIM with eta = 0: the same numbers for any batch size (x_T is drawn at once), up
+    to float rounding (a matrix product of another batch size may round differently).
+    ddpm and eta > 0 draw per-step noise per batch: equal for equal batch sizes."""
+    ckpt = _tiny_mlp_checkpoint(tmp_path)
+
+    def draw(batch_size, name):
+        out = tmp_path / f"{name}.pt"
+        argv = ["sample", "--checkpoint", str(ckpt), "--n", "10", "--steps", "5"]
+        argv += ["--sampler", sampler, "--eta", eta, "--batch-size", str(batch_size)]
+        argv += ["--out", str(tmp_path / f"{name}.png"), "--tensor-out", str(out)]
+        assert main([*argv, "--no-progress", "--device", "cpu"]) == 0
+        return torch.load(out)
+
+    whole, again, split = draw(10, "whole"), draw(10, "again"), draw(3, "split")
+    assert whole.shape == (10, 2) and torch.isfinite(whole).all()
+    assert torch.equal(whole, again)
+    close = torch.allclose(whole, split, rtol=1e-5, atol=1e-5)
+    if sampler == "ddim" and eta == "0":
+        assert close
+    else:  # documented: the noise of each step is drawn for the batch
+        assert not close

@@ -179,6 +179,11 @@ def test_data_order_covers_each_epoch_and_shards_the_batch():
         ("schedule", "quadratic"),
         ("p_uncond", 1.5),
         ("warmup", -1),
+        ("device", "cpu:x"),
+        ("device", "cuda:"),
+        ("T", 4 * 10**8),
+        ("seed", 2**64),
+        ("model_overrides", {"hidden": "16"}),
     ],
 )
 def test_bad_config_raises_value_error_naming_the_field(field, value):
@@ -314,3 +319,23 @@ def test_linear_schedule_is_stretched_to_any_T():
     )  # the paper's at T = 1000
     for T in (20, 50, 100, 250):
         assert SCHEDULES["linear"](T).alpha_bar[T] < 1e-3, T  # x_T is noise at every T
+
+
+def test_one_seed_records_the_same_rng_states(tmp_path):
+    """train seeds python's random and numpy's generator too: two runs with one seed
+    save identical RNG states, whatever the process drew before."""
+    import random
+
+    import numpy as np
+
+    states = []
+    for i in range(2):
+        random.random(), np.random.rand(3 + i)  # different histories before each run
+        random.seed(100 + i)
+        np.random.seed(100 + i)
+        out = tmp_path / f"run{i}"
+        train(TrainConfig(**{**TINY, "steps": 10, "out_dir": str(out)}))
+        states.append(checkpoint.load_checkpoint(out))
+    a, b = states
+    assert a.meta["rng"] == b.meta["rng"]  # python and numpy
+    assert torch.equal(a.tensors["rng.torch_cpu"], b.tensors["rng.torch_cpu"])
