@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
-from .checkpoint import MAX_T
+from .model_spec import MAX_T
 from .run_folder import FolderInUse
 from .train_config import (
     DATASETS,

@@ -13,7 +13,7 @@ import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Callable
 
-from .checkpoint import MAX_T, check_spec
+from .model_spec import MAX_T, check_spec
 from .schedule import cosine_schedule, linear_schedule
 from .toys import TOYS
 from .unet import PRESETS as UNET_PRESETS
@@ -168,7 +168,7 @@ def check_config(c: TrainConfig) -> None:
 
 def _check_overrides(c: TrainConfig) -> None:
     """model_overrides: known keys of the chosen model, each of the right type and in
-    the bounds of `checkpoint.check_spec` (so every trained model loads again)."""
+    the bounds of `model_spec.check_spec` (so every trained model loads again)."""
     over = c.model_overrides
     if not over:
         return

@@ -4,9 +4,9 @@ import math
 
 import pytest
 import torch
+from _nets import perturb
 
 import ddpm_lite
-from ddpm_lite.checkpoint import model_from_spec, model_spec
 from ddpm_lite.dit import (
     Attention,
     DiT,
@@ -16,8 +16,7 @@ from ddpm_lite.dit import (
     patchify,
     unpatchify,
 )
-
-from _nets import perturb
+from ddpm_lite.model_spec import model_from_spec, model_spec
 
 
 def test_patchify_puts_each_patch_in_its_token():
