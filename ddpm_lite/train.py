@@ -32,6 +32,7 @@ from torch import Tensor, nn
 
 from . import checkpoint as ckpt_io
 from . import run_folder
+from ._checks import check_int, check_real
 from .datasets import augmentation, digits, load_dataset
 from .losses import loss_simple
 from .mlp import MLPDenoiser
@@ -58,13 +59,21 @@ def warmup_lr(step: int, *, lr: float, warmup: int) -> float:
     """Learning rate of update `step` (1, 2, ...): lr * min(1, step / warmup); lr if warmup = 0.
 
     Ho et al. 2020, Appendix B ("warmup 5000"); their code uses step - 1, so its first update is a no-op.
+    step: an integer >= 1; lr: a finite number > 0; warmup: an integer >= 0.
     """
+    check_int(step, "step", 1)
+    check_real(lr, "lr", 0.0, open_low=True)
+    check_int(warmup, "warmup", 0)
     return lr * min(1.0, step / warmup) if warmup > 0 else lr
 
 
 @torch.no_grad()
 def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
-    """theta_ema <- decay * theta_ema + (1 - decay) * theta, for every parameter; buffers copied."""
+    """theta_ema <- decay * theta_ema + (1 - decay) * theta, for every parameter; buffers copied.
+
+    decay: a number in [0, 1] (0 copies the weights, 1 freezes the average).
+    """
+    check_real(decay, "decay", 0.0, 1.0)
     for e, p in zip(ema.parameters(), model.parameters()):
         e.mul_(decay).add_(p.detach(), alpha=1 - decay)
     for e, b in zip(ema.buffers(), model.buffers()):

@@ -15,6 +15,7 @@ import torch
 import ddpm_lite as d
 import ddpm_lite.flow_matching as fm
 from ddpm_lite._checks import ArgTypeError, watch_model
+from ddpm_lite.train import ema_update, warmup_lr
 
 T = 10
 S = d.linear_schedule(T)
@@ -75,6 +76,7 @@ def f4(*values):
 
 
 VE, TE = ValueError, ArgTypeError
+NET = torch.nn.Linear(2, 2)  # for the EMA update
 # (id, call, exception type, pattern). ArgTypeError is a TypeError (and a ValueError).
 CASES = [
     # guidance
@@ -718,6 +720,17 @@ CASES = [
     ("ring std -1", lambda: d.ring_of_gaussians(8, std=-1.0), VE, r"std must be >= 0"),
     ("ring radius inf", lambda: d.ring_of_gaussians(8, radius=INF), VE, r"radius must"),
     ("roll n 0", lambda: d.swiss_roll(0), VE, r"n must be an integer >= 1"),
+    (
+        "ema decay 2",
+        lambda: ema_update(NET, NET, 2.0),
+        VE,
+        r"decay must be in \[0, 1\]",
+    ),
+    ("ema decay nan", lambda: ema_update(NET, NET, NAN), VE, r"decay must be in"),
+    ("warmup -10", lambda: warmup_lr(5, lr=1e-3, warmup=-10), VE, r"warmup must be"),
+    ("warmup step 0", lambda: warmup_lr(0, lr=1e-3, warmup=9), VE, r"step must be"),
+    ("warmup lr nan", lambda: warmup_lr(5, lr=NAN, warmup=9), VE, r"lr must be > 0"),
+    ("warmup float", lambda: warmup_lr(5, lr=1e-3, warmup=9.5), TE, r"warmup must"),
 ]
 
 
