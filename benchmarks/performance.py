@@ -195,7 +195,7 @@ def part_lessons() -> str:
         "## Running the lessons\n\n"
         "Every lesson run top to bottom in quick mode under strict nbval (`pytest --nbval`, outputs compared\n"
         "with the committed ones), one pytest process per lesson, times including the start of Python and\n"
-        "the kernel.\n\n"
+        f"the kernel. Measured {datetime.date.today().isoformat()}, on the machine above if the dates agree.\n\n"
         "| lesson | seconds |\n|---|---|\n"
         + "\n".join(rows)
         + f"\n| **all** | **{total:.0f}** ({total / 60:.1f} min) |\n"

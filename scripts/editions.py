@@ -6,9 +6,10 @@
 The lessons' Markdown is MyST, which Colab and Jupyter show as raw text. Both editions
 rewrite it as notebook Markdown with the built book's numbers (equations, theorems,
 exercises) and citations, and end with a References cell. The Colab edition keeps every
-output and folds the worked answers (the code cell tagged `answers`) into a titled form;
-the student edition drops the solutions, clears every output and turns the answers into
-stubs to fill in. See scripts/_editions/ for the rules.
+output and folds the worked answers (the code cell tagged `answers`) into a titled form.
+The student edition is the lessons as nbgrader assignments: solutions and outputs gone,
+each checked exercise an answer cell to fill in and a test cell worth its points, released
+by nbgrader itself (scripts/instructor.py grades it). See scripts/_editions/ for the rules.
 """
 
 from __future__ import annotations

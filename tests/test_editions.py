@@ -28,10 +28,11 @@ from _editions import (
     convert,
     edition,
     render_all,
+    assignment_cells,
     stale,
-    stubs,
 )
 from _editions.answers import is_answers
+from _editions.book import Graded
 
 HTML = ROOT / "_build" / "html"
 KINDS = ("Theorem", "Definition", "Algorithm", "Exercise")
@@ -227,21 +228,26 @@ def test_student_edition_has_no_solutions(index, editions):
 # 5. the answers pass, the stubs fail -----------------------------------------------------
 
 
-def run_answers(source, monkeypatch):
-    """Exec an answers cell in a fresh namespace; return the verdicts of its checks."""
+def run_cells(sources, monkeypatch):
+    """Run code cells in one fresh namespace, as a grader does (an error stops only its own
+    cell); return the verdicts of the checks they make and the errors they raise."""
     import ddpm_lite.exercises
 
-    verdicts, check = [], ddpm_lite.exercises.check
+    verdicts, errors, check = [], [], ddpm_lite.exercises.check
 
-    def recording(exercise, answer):
-        verdicts.append(check(exercise, answer))
+    def recording(exercise, answer, hint=True):
+        verdicts.append(check(exercise, answer, hint=hint))
         return verdicts[-1]
 
     monkeypatch.setattr(ddpm_lite.exercises, "check", recording)
     namespace = {}
     exec("import math, torch, ddpm_lite, ddpm_lite.exercises", namespace)  # noqa: S102
-    exec(compile(source, "<answers>", "exec"), namespace)  # noqa: S102
-    return verdicts
+    for source in sources:
+        try:
+            exec(compile(source, "<cell>", "exec"), namespace)  # noqa: S102
+        except Exception as error:  # noqa: BLE001 (recorded, as nbgrader records it)
+            errors.append(type(error).__name__)
+    return verdicts, errors
 
 
 def answers_cells(index):
@@ -253,25 +259,39 @@ def answers_cells(index):
     ]
 
 
-def test_answers_pass_and_stubs_fail(index, editions, monkeypatch):
+def graded_cells(nb):
+    """The sources of a source or student edition's nbgrader answer and test cells."""
+    return [
+        "".join(c["source"])
+        for c in nb["cells"]
+        if c["cell_type"] == "code" and "nbgrader" in c["metadata"]
+    ]
+
+
+def test_answers_pass_and_stubs_fail(index, bib, editions, monkeypatch):
     cells = answers_cells(index)
-    if not cells:
-        pytest.skip("no lesson has a code cell tagged `answers` yet")
+    assert len(cells) == len(index.notebooks())
     for lesson, source in cells:
         positive = len(
             re.findall(r"^assert ddpm_lite\.exercises\.check\(", source, re.MULTILINE)
         )
-        # Its asserts raise if a right answer fails or a slip shown failing passes.
-        verdicts = run_answers(source, monkeypatch)
-        assert verdicts.count(True) == positive > 0, lesson
-        student = [
-            "".join(c["source"])
-            for c in editions[("student", lesson)]["cells"]
-            if is_answers(c)
-        ]
-        for stub in student:
-            verdicts = run_answers(stub, monkeypatch)
-            assert verdicts and not any(verdicts), f"{lesson}: a stub passes its check"
+        # The lesson's asserts raise if a right answer fails or a slip shown failing passes.
+        verdicts, errors = run_cells([source], monkeypatch)
+        assert verdicts.count(True) == positive > 0 and not errors, lesson
+        # The graded version: worked answers between solution markers pass every check,
+        # hidden ones included.
+        docname = f"notebooks/{lesson}"
+        nb = json.loads(index.paths[docname].read_text("utf-8"))
+        graded = graded_cells(edition(nb, docname, "source", index, bib))
+        verdicts, errors = run_cells(graded, monkeypatch)
+        hidden = sum(s.count("### BEGIN HIDDEN TESTS") for s in graded)
+        assert verdicts == [True] * (positive + hidden) and not errors, lesson
+        # The student edition: every stub fails its check.
+        stubs = graded_cells(editions[("student", lesson)])
+        assert len(stubs) == len(graded), lesson
+        verdicts, errors = run_cells(stubs, monkeypatch)
+        assert len(verdicts) == positive and not any(verdicts), lesson
+        assert set(errors) <= {"NotImplementedError", "AssertionError"}, lesson
 
 
 # 6. the converter on crafted Markdown -----------------------------------------------------
@@ -413,12 +433,13 @@ def test_unknown_myst_raises(ctx, text, message):
     assert str(error.value).startswith("01_a.ipynb cell 4: ")
 
 
-def test_stubs():
+def test_assignment_cells():
     source = (
         "import math\nfrom scipy.stats import norm\n\n\n"
-        "def rate(prior, terms, *, dim: int = 1) -> float:\n    '''Doc.'''\n"
+        'def rate(prior, terms, *, dim: int = 1) -> float:\n    """Doc."""\n'
         "    return prior + terms.sum(dim)\n\n\n"
-        "bits = -math.log2(0.5)\n"
+        "half = 0.5\n"
+        "bits = -math.log2(half)\n"
         'glue("bits", bits, ".2f")\n'
         "lam = bits * 2\n"
         'glue("lam", lam, ".2f")\n'
@@ -426,18 +447,54 @@ def test_stubs():
         'assert not ddpm_lite.exercises.check("07-rate", lambda p, t: p)\n'
         'assert ddpm_lite.exercises.check("07-decoder", bits)\n'
     )
-    assert stubs(source) == (
-        "import math\nfrom scipy.stats import norm\n\n\n"
-        "def rate(prior, terms, *, dim: int = 1) -> float:\n"
-        '    raise NotImplementedError("your answer: write rate")\n\n\n'
-        "bits = None  # your answer\n"
-        'ddpm_lite.exercises.check("07-rate", rate)\n'
-        'ddpm_lite.exercises.check("07-decoder", bits)'
+    graded = {
+        "07-decoder": Graded(4, "ex-b", 1),  # numbered before 07-rate: it comes first
+        "07-rate": Graded(5, "ex-a", 2),
+    }
+    cells = assignment_cells(source, graded, {"07-rate"}, "x")
+    meta = [c["metadata"]["nbgrader"] for c in cells]
+    assert [(m["grade_id"], m["grade"], m["solution"], m["points"]) for m in meta] == [
+        ("07-decoder-exercise", False, False, 0),
+        ("07-decoder-answer", False, True, 0),
+        ("07-decoder", True, False, 1),
+        ("07-rate-exercise", False, False, 0),
+        ("07-rate-answer", False, True, 0),
+        ("07-rate", True, False, 2),
+    ]
+    assert cells[0]["source"].startswith(
+        "**Exercise 4** (1 point): bind your answer to `bits`"
     )
+    # the import the answer uses, a placeholder, then the worked answer as a solution
+    assert cells[1]["source"] == (
+        "import math\nbits = None  # your answer\n### BEGIN SOLUTION\n"
+        "half = 0.5\nbits = -math.log2(half)\n### END SOLUTION"
+    )
+    assert cells[2]["source"] == 'assert ddpm_lite.exercises.check("07-decoder", bits)'
+    assert cells[4]["source"] == (
+        "def rate(prior, terms, *, dim: int = 1) -> float:\n"
+        '    ### BEGIN SOLUTION\n    """Doc."""\n    return prior + terms.sum(dim)\n'
+        "    ### END SOLUTION"
+    )
+    # a checker whose hint states the answer: the verdict only, the graded check hidden
+    assert cells[5]["source"].split("\n")[1:] == [
+        'ddpm_lite.exercises.check("07-rate", rate, hint=False)',
+        "### BEGIN HIDDEN TESTS",
+        'assert ddpm_lite.exercises.check("07-rate", rate)',
+        "### END HIDDEN TESTS",
+    ]
     with pytest.raises(AnswersError, match="bound to a name"):
-        stubs('assert ddpm_lite.exercises.check("01-variance", lambda a, v: a * v)')
-    with pytest.raises(AnswersError, match="cannot make a stub"):
-        stubs("for i in range(3):\n    pass")
+        assignment_cells(
+            'assert ddpm_lite.exercises.check("07-rate", lambda a, v: a * v)',
+            graded,
+            set(),
+            "x",
+        )
+    with pytest.raises(AnswersError, match="cannot grade"):
+        assignment_cells("for i in range(3):\n    pass", graded, set(), "x")
+    with pytest.raises(AnswersError, match="no exercise of the book"):
+        assignment_cells(
+            'x = 1\nassert ddpm_lite.exercises.check("99-x", x)', graded, set(), "x"
+        )
 
 
 def test_edition_of_a_crafted_notebook(ctx):
@@ -481,7 +538,13 @@ def test_edition_of_a_crafted_notebook(ctx):
                 "source": ["```{solution} ex-a\n:class: dropdown\n\nIt.\n```"],
             },
         ],
-        "metadata": {},
+        "metadata": {
+            "kernelspec": {
+                "display_name": "Python 3",
+                "language": "python",
+                "name": "python3",
+            }
+        },
         "nbformat": 4,
         "nbformat_minor": 5,
     }
@@ -501,13 +564,21 @@ def test_edition_of_a_crafted_notebook(ctx):
     assert "".join(colab["cells"][-1]["source"]).startswith(
         "## References\n\n- **Ho et al. (2020)**: Jonathan Ho"
     )
+    ctx.index.graded["x"] = Graded(5, "ex-a", 2)
     student = edition(nb, "notebooks/01_a", "student", ctx.index, ctx.bib)
-    assert [c["id"] for c in student["cells"]] == ["a", "c", "references"]
-    cell = student["cells"][1]
-    assert cell["metadata"] == {"tags": ["answers"]}
-    assert "".join(cell["source"]) == (
-        "# @title Your answers: write them here, then run this cell\n"
-        'def f(x):\n    raise NotImplementedError("your answer: write f")\n\n\n'
-        'ddpm_lite.exercises.check("x", f)'
+    ids = ["a", "x-exercise", "x-answer", "x", "references"]
+    assert [c["id"] for c in student["cells"]] == ids
+    heading, answer, test = student["cells"][1:4]
+    assert "".join(heading["source"]).startswith("**Exercise 5** (2 points)")
+    assert "".join(answer["source"]) == (
+        'def f(x):\n    raise NotImplementedError("write your answer here")'
     )
-    assert cell["outputs"] == [] and cell["execution_count"] is None
+    assert answer["metadata"]["nbgrader"]["solution"] is True
+    assert "".join(test["source"]) == 'assert ddpm_lite.exercises.check("x", f)'
+    assert test["metadata"]["nbgrader"]["points"] == 2
+    assert test["metadata"]["editable"] is False
+    assert all(
+        c["outputs"] == [] and c["execution_count"] is None
+        for c in student["cells"]
+        if c["cell_type"] == "code"
+    )

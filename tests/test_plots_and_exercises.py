@@ -80,6 +80,20 @@ def test_exercise_00_half_is_computed_not_stored(capsys):
         ddpm_lite.exercises.check("99-nope", 1)
 
 
+def test_check_without_hint_prints_the_verdict_only(capsys):
+    """hint=False (what a graded assignment shows before marking) keeps a hint that states
+    the answer to itself; every checker so marked does state a formula in some hint."""
+    assert not ddpm_lite.exercises.check("04-weight", 1.0, hint=False)
+    out = capsys.readouterr().out
+    assert out.startswith("04-weight: not yet") and "lambda_t" not in out
+    assert not ddpm_lite.exercises.check("04-weight", 1.0)
+    assert "lambda_t = beta_t^2" in capsys.readouterr().out
+    assert ddpm_lite.exercises.check("00-half", 300, hint=False) is False
+    with pytest.raises(TypeError, match="hint must be True or False"):
+        ddpm_lite.exercises.check("00-half", 300, hint="no")
+    assert {"03-kl", "04-score", "10-pf-drift"} <= ddpm_lite.exercises.REVEALS
+
+
 def test_exercises_05(capsys):
     def n(c_in, c_out, e):
         skip = c_in * c_out + c_out if c_in != c_out else 0

@@ -17,6 +17,6 @@ from . import (
     lessons_12,
     lessons_13,
 )  # (registers)
-from ._core import EXERCISES, Verdict, check, exercise
+from ._core import EXERCISES, REVEALS, Verdict, check, exercise
 
-__all__ = ["EXERCISES", "Verdict", "check", "exercise"]
+__all__ = ["EXERCISES", "REVEALS", "Verdict", "check", "exercise"]

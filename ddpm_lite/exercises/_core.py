@@ -2,7 +2,9 @@
 
 The right answers are computed here from the package's own functions when a check runs;
 none is stored. A checker prints a verdict (and a hint when the answer is wrong) and returns
-True or False, so a lesson can ``assert`` it. Register one with ``@exercise("NN-name")``.
+True or False, so a lesson can ``assert`` it. Register one with ``@exercise("NN-name")``, or
+``@exercise("NN-name", reveals=True)`` when one of its hints states the answer (a formula to
+type in): graded assignments then show only the verdict until the work is marked.
 """
 
 from __future__ import annotations
@@ -16,27 +18,41 @@ import torch
 
 Verdict = tuple[bool, str]
 EXERCISES: dict[str, Callable[[object], Verdict]] = {}
+#: The exercises whose checker can print the answer itself in a hint.
+REVEALS: set[str] = set()
 
 
-def exercise(name: str):
-    """Register the decorated function as the checker of exercise ``name``."""
+def exercise(name: str, reveals: bool = False):
+    """Register the decorated function as the checker of exercise ``name``; ``reveals``: one
+    of its hints states the answer."""
 
     def register(checker: Callable[[object], Verdict]) -> Callable[[object], Verdict]:
         EXERCISES[name] = checker
+        if reveals:
+            REVEALS.add(name)
         return checker
 
     return register
 
 
-def check(exercise: str, answer: object) -> bool:
-    """Check ``answer`` to the exercise named ``exercise`` (e.g. "00-half"); print and return the verdict."""
+def check(exercise: str, answer: object, hint: bool = True) -> bool:
+    """Check ``answer`` to the exercise named ``exercise`` (e.g. "00-half"); print and return the verdict.
+
+    ``hint=False`` prints only "correct" or "not yet", never the checker's hint.
+    """
     if exercise not in EXERCISES:
         raise ValueError(
             f"exercise must be one of {sorted(EXERCISES)}, got {exercise!r}"
         )
+    if not isinstance(hint, bool):
+        raise TypeError(f"hint must be True or False, got {hint!r}")
     if isinstance(answer, torch.Tensor) and answer.numel() == 1:
         answer = answer.item()
     ok, message = EXERCISES[exercise](answer)
+    if not hint:
+        message = (
+            "correct" if ok else "not yet (the hint is shown when your work is marked)"
+        )
     # wrapped to the width of a lesson's code column, so a long hint never scrolls sideways
     print(textwrap.fill(f"{exercise}: {message}", width=88, subsequent_indent="    "))
     return ok

@@ -10,7 +10,7 @@ from ..schedule import linear_schedule
 from ._core import Verdict, _as_float64, _call, _close, _is_number, exercise
 
 
-@exercise("03-kl")
+@exercise("03-kl", reveals=True)
 def _check_03_kl(answer: object) -> Verdict:
     # KL( N(1, 0.5) || N(0, 2) ) in nats, the second argument of N being a variance.
     from ..losses import normal_kl
@@ -41,7 +41,7 @@ def _check_03_kl(answer: object) -> Verdict:
     return False, "not yet: KL = 1/2 log(v2/v1) + (v1 + (mu1 - mu2)^2) / (2 v2) - 1/2"
 
 
-@exercise("03-prior")
+@exercise("03-prior", reveals=True)
 def _check_03_prior(answer: object) -> Verdict:
     # L_T in bits for one pixel at x_0 = 1 with the linear schedule shortened to T = 100.
     from ..losses import prior_bpd
@@ -90,7 +90,7 @@ def _check_03_decoder(answer: object) -> Verdict:
     return False, "not yet: integrate N(0.98, 0.02^2) over the bin of x_0 = 1"
 
 
-@exercise("04-weight")
+@exercise("04-weight", reveals=True)
 def _check_04_weight(answer: object) -> Verdict:
     # The weight beta_t^2 / (2 sigma_t^2 alpha_t (1 - alpha_bar_t)) of Eq. 12 at t = 10, sigma_t^2 = beta_t.
     if not _is_number(answer):
@@ -136,7 +136,7 @@ def _check_04_reverse_var(answer: object) -> Verdict:
     return False, "not yet: condition the Gaussian pair (x_{t-1}, x_t) on x_t"
 
 
-@exercise("04-score")
+@exercise("04-score", reveals=True)
 def _check_04_score(answer: object) -> Verdict:
     # answer: eps_star(x_t, t) for 1-D data x_0 ~ N(0, 0.25) with the linear schedule.
     from ..oracle import GaussianMixture

@@ -29,7 +29,7 @@ def _check_05_resblock(answer: object) -> Verdict:
     return True, "correct"
 
 
-@exercise("05-attention")
+@exercise("05-attention", reveals=True)
 def _check_05_attention(answer: object) -> Verdict:
     truth = (32 * 32) ** 2 / (16 * 16) ** 2
     if not _is_number(answer):

@@ -9,7 +9,7 @@ import torch
 from ._core import Verdict, _call, _is_number, exercise
 
 
-@exercise("07-rate")
+@exercise("07-rate", reveals=True)
 def _check_07_rate(answer: object) -> Verdict:
     # answer: rate(prior (B,), terms (B, T)) -> (B, T + 1), column t = bits sent once x_t is held.
     from ..losses import coding_rate_bpd
@@ -50,7 +50,7 @@ def _check_07_rate(answer: object) -> Verdict:
     return False, "not yet: R(t) = L_T + sum of the terms at steps t + 1..T"
 
 
-@exercise("07-decoder")
+@exercise("07-decoder", reveals=True)
 def _check_07_decoder(answer: object) -> Verdict:
     # answer: L_0 in bits for one digit pixel at level 12 of 0..16 (x_0 = 0.5), decoder N(0.45, 0.05^2).
     from ..datasets import DIGIT_LEVELS

@@ -9,7 +9,7 @@ from ._core import Verdict, _as_float64, _call, _close, _is_number, exercise
 
 
 # ---------------------------------------------------------------- lesson 09: scores and Langevin
-@exercise("09-peak")
+@exercise("09-peak", reveals=True)
 def _check_09_peak(answer: object) -> Verdict:
     # The largest std s of N(0, s^2 I) in 2-D whose density exceeds 1 somewhere (at its mean).
     from ..oracle import GaussianMixture
@@ -126,7 +126,7 @@ def _check_09_dsm_target(answer: object) -> Verdict:
 
 
 # ---------------------------------------------------------------- lesson 10: the SDE and ODE view
-@exercise("10-m1")
+@exercise("10-m1", reveals=True)
 def _check_10_m1(answer: object) -> Verdict:
     # m(1)^2, the continuous alpha_bar at t = 1 of the VP SDE matching the linear schedule.
     from ..sde import VPSDE
@@ -156,7 +156,7 @@ def _check_10_m1(answer: object) -> Verdict:
     )
 
 
-@exercise("10-pf-drift")
+@exercise("10-pf-drift", reveals=True)
 def _check_10_pf_drift(answer: object) -> Verdict:
     # answer: drift(x, t, score), the probability-flow velocity of VESDE() given the score values.
     from ..sde import VESDE, pf_ode_drift

@@ -29,6 +29,8 @@ DIRECTIVE = re.compile(
 OPTION = re.compile(r"^:(?P<key>[\w-]+):[ \t]*(?P<value>.*)$")
 LABELLED_MATH = re.compile(r"\$\$[ \t]*\((?P<label>[^()\s]+)\)[ \t]*$", re.MULTILINE)
 H1 = re.compile(r"^# (.+?)\s*$", re.MULTILINE)
+CHECK_CALL = re.compile(r"ddpm_lite\.exercises\.check\(\"(?P<id>[^\"]+)\"")
+POINTS = re.compile(r"^(?P<n>[1-9]) points?$")
 
 
 def removed(cell: dict) -> bool:
@@ -74,6 +76,15 @@ def markdown_of(path: Path) -> list[str]:
     ]
 
 
+@dataclass(frozen=True)
+class Graded:
+    """An exercise graded by a checker: its book number, label and points (from its title)."""
+
+    number: int
+    label: str
+    points: int
+
+
 @dataclass
 class Index:
     """Numbers and titles of the whole book, as the built HTML prints them."""
@@ -85,6 +96,8 @@ class Index:
     equations: dict[str, int] = field(default_factory=dict)
     #: label -> (kind word, number), for prf:* directives and exercises.
     items: dict[str, tuple[str, int]] = field(default_factory=dict)
+    #: checker id -> the exercise that names it, for exercises graded by a checker.
+    graded: dict[str, Graded] = field(default_factory=dict)
 
     def notebooks(self) -> list[str]:
         """The lessons: the toc's documents that are notebooks."""
@@ -99,15 +112,42 @@ def _scan(text: str, index: Index, counters: dict[str, int]) -> None:
             continue
         kind = NUMBERED[m["name"]]
         counters[kind] = counters.get(kind, 0) + 1
+        label = None
         for option in lines[i + 1 :]:
             o = OPTION.match(option)
             if not o:
                 break
             if o["key"] == "label":
-                index.items[o["value"].strip()] = (kind, counters[kind])
+                label = o["value"].strip()
+                index.items[label] = (kind, counters[kind])
+        if kind == "Exercise":
+            _scan_exercise(lines, i, m, label, counters[kind], index)
     for m in LABELLED_MATH.finditer(text):
         counters["equation"] = counters.get("equation", 0) + 1
         index.equations[m["label"]] = counters["equation"]
+
+
+def _scan_exercise(lines, i, m, label, number, index) -> None:
+    """Record an exercise's checker and points. Its title says how many points a checker
+    grades it with ("1 point", "2 points") or that it is "not graded" (no checker)."""
+    end = next(
+        (j for j in range(i + 1, len(lines)) if lines[j].rstrip() == m["fence"]),
+        len(lines),
+    )
+    checks = CHECK_CALL.findall("\n".join(lines[i + 1 : end]))
+    title, points = m["arg"].strip(), POINTS.match(m["arg"].strip())
+    where = f"exercise {label or number} ({title!r})"
+    if checks and (points is None or len(checks) > 1):
+        raise ValueError(
+            f"{where}: an exercise with a checker is titled with its points "
+            f"('1 point', '2 points', ...) and names one checker, got {checks}"
+        )
+    if not checks and title != "not graded":
+        raise ValueError(
+            f"{where}: an exercise without a checker is titled 'not graded'"
+        )
+    if checks:
+        index.graded[checks[0]] = Graded(number, label, int(points["n"]))
 
 
 def build_index(root: Path) -> Index:

@@ -1,4 +1,9 @@
-"""Build the Colab and student editions of every lesson, write them, or check them."""
+"""Build the Colab and student editions of every lesson, write them, or check them.
+
+The student edition is released by nbgrader from the lesson's *source* version (the
+lesson with its exercises as graded cells, release.py); the source version is not kept in
+the repository: scripts/instructor.py writes it into a course folder.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,9 @@ import copy
 import json
 from pathlib import Path
 
-from . import answers
+from ddpm_lite.exercises import REVEALS
+
+from . import answers, release
 from .bib import Bibliography
 from .book import Index, build_index, removed
 from .myst import convert
@@ -25,10 +32,13 @@ def _where(root: Path, path: Path, number: int, cell: dict) -> str:
 
 
 def edition(nb: dict, docname: str, name: str, index: Index, bib: Bibliography) -> dict:
-    """The `name` edition ("colab" or "student") of the lesson notebook `nb`."""
+    """The `name` edition ("colab", "source" or "student") of the lesson notebook `nb`."""
+    if name == "student":
+        source = edition(nb, docname, "source", index, bib)
+        return release.release(source, Path(docname).name)
     root, path = index.root, index.paths[docname]
-    student = name == "student"
-    ctx = Context(index, bib, docname, glue_values(nb), solutions=not student)
+    graded = name == "source"
+    ctx = Context(index, bib, docname, glue_values(nb), solutions=not graded)
     out = copy.deepcopy(nb)
     cells = []
     for number, cell in enumerate(nb["cells"]):
@@ -40,18 +50,21 @@ def edition(nb: dict, docname: str, name: str, index: Index, bib: Bibliography) 
         if cell["cell_type"] == "markdown":
             source = convert(source, ctx).strip("\n")
             if not source.strip():
-                continue  # held nothing but a solution (student edition)
+                continue  # held nothing but a solution (source and student editions)
         elif cell["cell_type"] == "code":
             if answers.is_answers(cell):
-                if student:
-                    source = answers.titled(
-                        answers.stubs(source, ctx.where), answers.STUDENT_TITLE
-                    )
-                else:
-                    source = answers.titled(source, answers.COLAB_TITLE)
-                    cell["metadata"].setdefault("jupyter", {})["source_hidden"] = True
-                    cell["metadata"]["cellView"] = "form"
-            if student:
+                if graded:
+                    cells += [
+                        {**c, "source": _lines(c["source"])}
+                        for c in answers.assignment_cells(
+                            source, index.graded, REVEALS, ctx.where
+                        )
+                    ]
+                    continue
+                source = answers.titled(source, answers.COLAB_TITLE)
+                cell["metadata"].setdefault("jupyter", {})["source_hidden"] = True
+                cell["metadata"]["cellView"] = "form"
+            if graded:
                 cell["outputs"], cell["execution_count"] = [], None
         cell["source"] = _lines(source)
         cells.append(cell)
