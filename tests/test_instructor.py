@@ -1,9 +1,9 @@
 """The instructor's kit (scripts/instructor.py): release a lesson, grade a made-up class.
 
-One lesson is released into a scratch course and five submissions are graded: one right
+One lesson is released into a scratch course and six submissions are graded: one right
 throughout, one with a classic slip, one broken in three ways (a syntax error, a deleted
 test cell, an endless loop), one with an answer of the wrong type, code that raises and a
-moved cell, and a file that is not a notebook. The scores must come out exactly, the
+moved cell, a file that is not a notebook, and the release handed back untouched. The scores must come out exactly, the
 feedback must say why, and the released notebook must be the student edition and hold no
 answer.
 """
@@ -70,7 +70,7 @@ def index_of(nb, grade_id):
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
-    """A course with the lesson released and five submissions graded."""
+    """A course with the lesson released and six submissions graded."""
     root = tmp_path_factory.mktemp("course")
     instructor.release(root, [LESSON])
     released = json.loads(
@@ -108,6 +108,7 @@ def course(tmp_path_factory):
     submit("dave", odd)
 
     submit("erin", "{ this is not a notebook")
+    submit("fred", released)  # handed back as it was handed out
 
     table = instructor.grade(root, [LESSON], timeout=TIMEOUT)
     return root, released, table
@@ -130,6 +131,7 @@ def test_scores(course):
         "carol": [0, 1, 0, 1, 4],
         "dave": [0, 0, 2, 2, 4],
         "erin": [0, 0, 0, 0, 4],
+        "fred": [0, 0, 0, 0, 4],
     }
 
 
@@ -161,6 +163,10 @@ def test_feedback_says_why(course):
         line.startswith("0/") and "not a notebook that can be read" in line
         for line in feedback(root, "erin").values()
     )
+    assert set(feedback(root, "fred").values()) == {
+        "0/1: no answer written",
+        "0/2: no answer written",
+    }
     for student in ("alice", "bob", "carol", "dave"):  # and nbgrader's own feedback
         assert (root / "feedback" / student / LESSON / f"{LESSON}.html").is_file()
 

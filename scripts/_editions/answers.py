@@ -41,7 +41,8 @@ def _check_call(node: ast.AST) -> ast.Call | None:
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 #: What nbgrader puts in place of a solution region (see scripts/_editions/release.py).
-CODE_STUB = 'raise NotImplementedError("write your answer here")'
+STUB_MESSAGE = "write your answer here"
+CODE_STUB = f'raise NotImplementedError("{STUB_MESSAGE}")'
 
 
 def _names(node: ast.AST) -> set[str]:
