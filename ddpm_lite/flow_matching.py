@@ -191,13 +191,17 @@ def sample_flow(
     check_bool(return_trajectory, "return_trajectory")
     ts = torch.linspace(1.0, t_end, steps + 1, dtype=torch.float64).tolist()
     v_theta, check_later_outputs = watch_model(v_theta, "v_theta")
+
+    def times(t: float) -> Tensor:  # in x's dtype from the start: float64 runs keep 0.9
+        return torch.full((x_1.shape[0],), t, dtype=x_1.dtype, device=x_1.device)
+
     x, traj = x_1, [x_1]
     for i in range(steps):
         h = ts[i + 1] - ts[i]
-        d = v_theta(x, torch.full((x.shape[0],), ts[i]).to(x))
+        d = v_theta(x, times(ts[i]))
         x_next = x + h * d  # Euler
         if method == "heun":
-            d2 = v_theta(x_next, torch.full((x.shape[0],), ts[i + 1]).to(x))
+            d2 = v_theta(x_next, times(ts[i + 1]))
             x_next = x + 0.5 * h * (d + d2)
         x = x_next
         traj.append(x)

@@ -187,6 +187,27 @@ def test_sample_flow_with_the_exact_velocity_reaches_the_mixture():
     assert errors["heun"] < errors["euler"] / 3  # same cost, second order wins
 
 
+def test_sample_flow_evaluates_at_the_grid_times_in_the_samples_dtype():
+    """A float64 run asks for v at exactly the float64 grid (0.9, not 0.8999999762)."""
+    seen = []
+
+    def v(x, t):
+        seen.append(t)
+        return torch.zeros_like(x)
+
+    for dtype in (torch.float64, torch.float32):
+        seen.clear()
+        sample_flow(v, torch.zeros(3, 2, dtype=dtype), steps=10, method="heun")
+        grid = torch.linspace(1.0, 0.0, 11, dtype=torch.float64).to(dtype)
+        assert all(t.dtype == dtype and t.shape == (3,) for t in seen)
+        euler_times = torch.stack([t[0] for t in seen[0::2]])
+        assert torch.equal(euler_times, grid[:-1])
+    assert seen[2][0].item() != 0.9 and float(grid[1]) == seen[2][0].item()
+    seen.clear()
+    sample_flow(v, torch.zeros(1, 2, dtype=torch.float64), steps=10)
+    assert seen[1][0].item() == 0.9
+
+
 def test_training_fits_a_gaussian_velocity():
     data = 0.5 * torch.randn(2048, 2, generator=torch.Generator().manual_seed(8)) + 1.0
     torch.manual_seed(0)
