@@ -142,3 +142,19 @@ def test_two_papers_of_one_year_are_told_apart():
     bare = re.compile(r"(?:Song|Lu) et al\.?,? \(?(?:2021|2022)(?![ab])")
     found = matches(bare)
     assert not found, "\n".join(found)
+
+
+def test_the_version_is_written_once():
+    """pyproject.toml reads the version from ddpm_lite.__version__; the installed metadata
+    agrees with it."""
+    import importlib.metadata
+    import tomllib
+
+    import ddpm_lite
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "version" not in project["project"]
+    assert project["project"]["dynamic"] == ["version"]
+    dynamic = project["tool"]["setuptools"]["dynamic"]["version"]
+    assert dynamic == {"attr": "ddpm_lite.__version__"}
+    assert importlib.metadata.version("ddpm_lite") == ddpm_lite.__version__
