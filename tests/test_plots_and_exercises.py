@@ -138,3 +138,21 @@ def test_exercises_06(capsys):
     assert "wrong at t = [1]" in " ".join(capsys.readouterr().out.split())
     assert ddpm_lite.exercises.check("06-ema", 0.9999 / 0.0001)
     assert not ddpm_lite.exercises.check("06-ema", 10_000)
+
+
+def test_exercise_02_eps_form_names_the_alpha_bar_slip(capsys):
+    def mu(x_t, eps, t, s, prefactor="alpha"):
+        coef = (s.beta[t] / (1 - s.alpha_bar[t]).sqrt())[:, None]
+        scale = s.alpha[t] if prefactor == "alpha" else s.alpha_bar[t]
+        return (x_t - coef * eps) / scale.sqrt()[:, None]
+
+    assert ddpm_lite.exercises.check("02-eps-form", mu)
+    slip = lambda x_t, eps, t, s: mu(x_t, eps, t, s, prefactor="alpha_bar")  # noqa: E731
+    assert not ddpm_lite.exercises.check("02-eps-form", slip)
+    assert "not 1/sqrt(alpha_bar_t)" in capsys.readouterr().out
+    assert not ddpm_lite.exercises.check(
+        "02-eps-form", lambda x_t, eps, t, s: x_t[:, 0]
+    )
+    assert "expected shape (64, 3)" in capsys.readouterr().out
+    assert not ddpm_lite.exercises.check("02-eps-form", lambda x_t, eps, t, s: x_t)
+    assert "substitute x_0" in capsys.readouterr().out

@@ -98,8 +98,17 @@ def _check_02_eps_form(answer: object) -> Verdict:
     if error:
         return False, error
     truth, _ = q_posterior(s, x_0, x_t, t)
-    if mu.shape == truth.shape and torch.allclose(mu, truth, rtol=1e-9, atol=1e-9):
+    if mu.shape != truth.shape:
+        return False, f"expected shape {tuple(truth.shape)}, got {tuple(mu.shape)}"
+    if torch.allclose(mu, truth, rtol=1e-9, atol=1e-9):
         return True, "correct"
+    # the classic slip: the prefactor 1/sqrt(alpha_bar_t), as if stepping back to x_0
+    ab, a = s.alpha_bar[t, None], s.alpha[t, None]
+    if torch.allclose(mu * ab.sqrt(), truth * a.sqrt(), rtol=1e-9, atol=1e-9):
+        return (
+            False,
+            "not yet: the prefactor is 1/sqrt(alpha_t), not 1/sqrt(alpha_bar_t)",
+        )
     return (
         False,
         "not yet: substitute x_0 = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t) into mu_tilde",
