@@ -169,11 +169,10 @@ def explain(autograded: dict, exercise: str, score: float, timeout: float) -> st
         return "the answer cell was deleted"
     _, answer_error = _text(answer.get("outputs", []))
     if answer_error and answer_error.startswith("NotImplementedError"):
-        return "no answer written"
+        return "no answer written (the answer cell still raises NotImplementedError)"
     reasons = []
-    if (
-        answer_error
-    ):  # what the check then says follows from it; say it only if it spoke
+    # after an answer cell that raised, the check's own error only follows from it
+    if answer_error:
         reasons.append(f"your answer cell {_what_happened(answer_error, timeout)}")
     if verdict:
         reasons.append(verdict)
