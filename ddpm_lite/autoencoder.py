@@ -116,7 +116,7 @@ def train_autoencoder(
     check_positive_int(batch_size, "batch_size")
     g = torch.Generator().manual_seed(seed)
     ae.to(device).train()
-    opt = torch.optim.Adam(ae.parameters(), lr=lr)
+    opt = torch.optim.Adam(ae.parameters(), lr=lr, foreach=True)  # as in train.train
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     losses = []
     for _ in range(steps):

@@ -237,7 +237,7 @@ def train_flow_matching(
     check_real(lr, "lr", 0.0, open_low=True)
     g = torch.Generator().manual_seed(seed)
     net.to(device).train()
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    opt = torch.optim.Adam(net.parameters(), lr=lr, foreach=True)  # as in train.train
     v_theta, losses = as_step_model(net, T), []
     for step in range(1, steps + 1):
         x_0 = data[torch.randint(len(data), (batch_size,), generator=g)].to(device)

@@ -132,7 +132,7 @@ def train_noisy_classifier(
     idx = digits_split()[0] if train_idx is None else train_idx
     x, y = x[idx].to(device), y[idx].to(device)
     model = NoisyDigitsClassifier(width=width, T=s.T).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    opt = torch.optim.Adam(model.parameters(), lr=lr, foreach=True)  # as in train.train
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     model.train()
     for _ in range(steps):

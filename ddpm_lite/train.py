@@ -74,8 +74,11 @@ def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
     decay: a number in [0, 1] (0 copies the weights, 1 freezes the average).
     """
     check_real(decay, "decay", 0.0, 1.0)
-    for e, p in zip(ema.parameters(), model.parameters()):
-        e.mul_(decay).add_(p.detach(), alpha=1 - decay)
+    # One fused call per operation over all tensors (the arithmetic of e.mul_(decay)
+    # .add_(p, alpha=1 - decay) per tensor, bit for bit, with far less overhead per step).
+    averaged, current = list(ema.parameters()), [p.detach() for p in model.parameters()]
+    torch._foreach_mul_(averaged, decay)
+    torch._foreach_add_(averaged, current, alpha=1 - decay)
     for e, b in zip(ema.buffers(), model.buffers()):
         e.copy_(b)
 
@@ -249,7 +252,9 @@ def _start(
     num_classes = int(y.max()) + 1 if y is not None else None
     model = (model if model is not None else build_model(c, x, num_classes)).to(device)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
-    opt = torch.optim.Adam(model.parameters(), lr=c.lr)
+    # foreach: Adam's update as one call per operation over all tensors. It is torch's
+    # default on CUDA only; on the CPU it gives the same weights, bit for bit, faster.
+    opt = torch.optim.Adam(model.parameters(), lr=c.lr, foreach=True)
     if rank == 0:
         run_folder.require_space(c, model, ema, opt)
     return _Run(
@@ -312,13 +317,23 @@ def _train(r: _Run, callback: Optional[Callable[[int, float], None]]) -> TrainRe
     return TrainResult(r.model, r.ema, losses, max(start, c.steps), last)
 
 
+def _seed_dropout(seed: int, device: torch.device) -> None:
+    """Seed the generator that draws dropout masks on `device`: torch.manual_seed, except on
+    the CPU, where that call also records a stack trace for a deferred seeding of CUDA
+    devices that may not exist (about a millisecond per step)."""
+    if device.type == "cpu":
+        torch.default_generator.manual_seed(seed)
+    else:
+        torch.manual_seed(seed)
+
+
 def _train_step(r: _Run, step: int) -> float:
     """One update: Algorithm 1, lines 2-5, then warm-up, clipping, Adam and the EMA."""
     c = r.c
     g = torch.Generator().manual_seed(
         step_seed(c.seed, step, r.rank, 0)
     )  # t, eps, labels, flips
-    torch.manual_seed(step_seed(c.seed, step, r.rank, 1))  # dropout masks
+    _seed_dropout(step_seed(c.seed, step, r.rank, 1), r.device)
     idx = batch_indices(
         c.seed, step, n=len(r.x), batch=c.batch_size, rank=r.rank, world_size=r.world
     )

@@ -1,6 +1,7 @@
 """The training loop: EMA, warm-up, clipping, the data order, bad input, and exact resumption
 after SIGKILL and after Ctrl-C, run for real in subprocesses."""
 
+import copy
 import math
 import os
 import signal
@@ -16,6 +17,7 @@ import ddpm_lite
 from ddpm_lite import checkpoint
 from ddpm_lite.mlp import MLPDenoiser
 from ddpm_lite.train import TrainConfig, batch_indices, ema_update, train, warmup_lr
+from ddpm_lite.unet import UNet, UNetConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 # A tiny MLP on two moons: 60 steps, a checkpoint every 10.
@@ -82,6 +84,24 @@ def test_ema_update_is_one_step_of_the_formula():
         torch.testing.assert_close(
             e, 0.9 * e0 + 0.1 * p, rtol=1e-6, atol=1e-7
         )  # theta_ema <- d theta_ema + (1-d) theta
+
+
+def test_ema_update_matches_the_per_tensor_update_bit_for_bit():
+    """The fused update does the arithmetic of e.mul_(d).add_(p, alpha=1 - d), exactly."""
+    torch.manual_seed(0)
+    model = UNet(
+        UNetConfig(ch=8, ch_mult=(1, 2), attn_resolutions=(4,), resolution=8, groups=4)
+    )
+    ema, by_hand = copy.deepcopy(model), copy.deepcopy(model)
+    for _ in range(3):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(torch.randn_like(p))
+            for e, p in zip(by_hand.parameters(), model.parameters()):
+                e.mul_(0.99).add_(p, alpha=1 - 0.99)
+        ema_update(ema, model, 0.99)
+    for (name, e), h in zip(ema.named_parameters(), by_hand.parameters()):
+        assert torch.equal(e, h), name
 
 
 def test_warmup_values():
