@@ -28,6 +28,32 @@ def test_scatter_grid_checks_its_arguments():
         plots.scatter_grid([torch.randn(10, 3)], ["a"])
 
 
+def test_image_grid_places_every_image_on_its_fixed_scale():
+    import matplotlib.pyplot as plt
+
+    torch.manual_seed(0)
+    rows = [torch.randn(3, 1, 4, 4) * 2, torch.rand(2, 3, 4, 4) * 2 - 1]
+    fig = plots.image_grid(rows, row_labels=["a", ""], col_labels=["x", "y", "z"])
+    (ax,) = fig.axes
+    images = ax.get_images()
+    assert len(images) == 5 and len(ax.collections[0].get_paths()) == 5
+    flat = [image for row in rows for image in row]
+    for shown, image in zip(images, flat):  # -1 black, +1 white, clipped, channels last
+        expected = ((image.clamp(-1, 1) + 1) / 2).permute(1, 2, 0).squeeze(-1)
+        assert torch.equal(torch.as_tensor(shown.get_array().data), expected)
+    left, _, bottom, _ = zip(*(image.get_extent() for image in images))
+    assert left[:3] == left[3:] + (left[2],) and left[0] < left[1] < left[2]
+    assert bottom[0] == bottom[2] > bottom[3] == bottom[4]  # the first row on top
+    texts = [t.get_text() for t in ax.texts]
+    assert texts == ["a", "x", "y", "z"]
+    plt.close(fig)
+    wide = plots.image_grid([torch.zeros(40, 1, 4, 4)])
+    assert wide.get_size_inches()[0] <= plots.COLUMN_INCHES + 1e-9
+    plt.close(wide)
+    with pytest.raises(ValueError, match=r"rows\[1\] must have shape"):
+        plots.image_grid([torch.zeros(1, 1, 4, 4), torch.zeros(4, 4)])
+
+
 def test_slider_draws_into_its_output_area():
     import matplotlib.pyplot as plt
 
