@@ -18,6 +18,8 @@ from ._checks import (
     ArgTypeError,
     check_bool,
     check_choice,
+    check_finite,
+    check_floating,
     check_int,
     check_positive_int,
     check_real,
@@ -64,7 +66,7 @@ def ode_log_likelihood(
     x_0: Tensor,
     *,
     divergence: str = "exact",
-    probe: str = "rademacher",
+    probe: str | Tensor = "rademacher",
     t_eps: float = 1e-5,
     rtol: float = 1e-5,
     atol: float = 1e-5,
@@ -81,18 +83,34 @@ def ode_log_likelihood(
     divergence="exact": autograd, one backward pass per dimension (for low dimension D).
     divergence="hutchinson": div f~ ~ v^T (d f~ / dx) v with one probe v per example drawn
     once per solve (Rademacher +-1 or N(0, I); Hutchinson 1989, Grathwohl et al. 2019).
-    Unbiased: E[v v^T] = I and the path x(t) does not depend on v. x_0: (B, ...). Returns (B,).
+    Unbiased: E[v v^T] = I and the path x(t) does not depend on v. `probe` names the
+    distribution v is drawn from with `generator`, or is v itself, a tensor of x_0's shape,
+    so that an estimate can be reproduced exactly. x_0: (B, ...). Returns (B,).
     """
     check_choice(divergence, DIVERGENCES, "divergence")
-    check_choice(probe, PROBES, "probe")
     check_samples(x_0, "x_0")
+    if isinstance(probe, Tensor):
+        if divergence != "hutchinson":
+            raise ValueError(
+                'a probe tensor needs divergence="hutchinson"; the exact divergence uses none'
+            )
+        if check_floating(probe, "probe").shape != x_0.shape:
+            raise ValueError(
+                f"probe must have x_0's shape {tuple(x_0.shape)}, got {tuple(probe.shape)}"
+            )
+        check_finite(probe, "probe")
+    else:
+        check_choice(probe, PROBES, "probe")
     check_real(t_eps, "t_eps", 0.0, 1.0, open_low=True, open_high=True)
     check_real(rtol, "rtol", 0.0, open_low=True)
     check_real(atol, "atol", 0.0, open_low=True)
     score_fn, check_later_outputs = watch_model(score_fn, "score_fn")
     B, shape = x_0.shape[0], x_0.shape
-    v = torch.randn(B, math.prod(shape[1:]), generator=generator, dtype=x_0.dtype)
-    v = (v.sign() if probe == "rademacher" else v).to(x_0.device)  # (B, D), fixed
+    if isinstance(probe, Tensor):
+        v = probe.reshape(B, -1).to(x_0.device, x_0.dtype)  # (B, D), fixed
+    else:
+        v = torch.randn(B, math.prod(shape[1:]), generator=generator, dtype=x_0.dtype)
+        v = (v.sign() if probe == "rademacher" else v).to(x_0.device)  # (B, D), fixed
 
     def fun(t: float, y: Tensor) -> Tensor:  # y = [x (B*D), delta (B)]
         x = y[:-B].reshape(B, -1)

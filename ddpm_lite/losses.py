@@ -16,6 +16,7 @@ from torch.special import log_ndtr
 
 from ._checks import (
     check_choice,
+    check_finite,
     check_floating,
     check_int,
     check_model_output,
@@ -174,6 +175,7 @@ def vlb_terms_bpd(
     variance: str = "beta",
     bins: int = 256,
     generator: torch.Generator | None = None,
+    noise: Tensor | None = None,
     batch_size: int = 4096,
 ) -> dict[str, Tensor]:
     """All terms of the variational bound (Ho et al. 2020, Eq. 5) in bits/dim, per example.
@@ -182,7 +184,9 @@ def vlb_terms_bpd(
         L_T     = KL( q(x_T | x_0) || N(0, I) )                         (`prior_bpd`)
         L_{t-1} = KL( q(x_{t-1} | x_t, x_0) || p_theta(x_{t-1} | x_t) )  (Eqs. 6-8, 11)
         L_0     = -log p_theta(x_0 | x_1), discretized Gaussian        (Eq. 13)
-    each with one fresh x_t ~ q(x_t | x_0) (Eq. 4) drawn with `generator`.
+    each with one fresh x_t ~ q(x_t | x_0) (Eq. 4): its eps is drawn with `generator`, or
+    given as `noise`, a tensor (B, T, ...) whose [:, t - 1] is the eps of step t, so that a
+    result can be reproduced exactly (then `generator` must be None).
 
     eps_theta(x_t, t) -> eps_hat with t int64 (N,). x_0: (B, ...) on the grid of `bins`
     levels in [-1, 1] (256 for 8-bit images, 17 for the digits; only L_0 depends on it).
@@ -193,15 +197,30 @@ def vlb_terms_bpd(
     check_choice(variance, VARIANCES, "variance")
     _check_on_grid(check_samples(x_0, "x_0", finite=False), bins)
     check_positive_int(batch_size, "batch_size")
-    eps_theta, check_later_outputs = watch_model(eps_theta, "eps_theta")
     B, T = x_0.shape[0], s.T
+    if noise is not None:
+        if generator is not None:
+            raise ValueError("give noise or generator, not both: the noise is the draw")
+        expected = (B, T, *x_0.shape[1:])
+        if check_floating(noise, "noise").shape != expected:
+            raise ValueError(
+                f"noise must have shape (B, T, ...) = {expected}, one eps per example and "
+                f"step, got {tuple(noise.shape)}"
+            )
+        check_finite(noise, "noise")
+        noise = noise.to(x_0.device, x_0.dtype)
+    eps_theta, check_later_outputs = watch_model(eps_theta, "eps_theta")
     per_call = max(1, batch_size // B)  # timesteps per eps_theta call
     terms = []
     for start in range(1, T + 1, per_call):
         t = torch.arange(start, min(start + per_call, T + 1), device=x_0.device)
         t_rows = t.repeat_interleave(B)  # (n_t * B,)
         x_rows = x_0.repeat(len(t), *([1] * (x_0.ndim - 1)))
-        eps = randn_like(x_rows, generator)
+        eps = (
+            randn_like(x_rows, generator)
+            if noise is None
+            else noise[:, t - 1].transpose(0, 1).reshape(x_rows.shape)  # t-major rows
+        )
         terms.append(
             _vlb_terms_at(eps_theta, s, x_rows, t_rows, eps, variance, bins).reshape(
                 len(t), B

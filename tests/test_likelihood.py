@@ -9,6 +9,8 @@ from ddpm_lite import GaussianMixture
 from ddpm_lite.likelihood import bits_per_dim, ode_bits_per_dim, ode_log_likelihood
 from ddpm_lite.sde import VPSDE, mixture_score_fn
 
+F64 = dict(dtype=torch.float64)
+
 
 def _centred_mixture():
     """A 2-D mixture with mean zero.
@@ -58,6 +60,27 @@ def test_hutchinson_estimate_is_unbiased(probe):
     )
     assert float(est.std()) > 1e-3  # the probes do vary
     assert abs(float(est.mean() - exact)) < 5 * float(est.std()) / math.sqrt(R)  # CLT
+
+
+def test_a_given_probe_reproduces_the_drawn_one():
+    """probe=v gives exactly the estimate whose probe was drawn as v; another v another one."""
+    gm, sde = _centred_mixture(), VPSDE()
+    score_fn = mixture_score_fn(gm, sde)
+    x_0 = gm.sample(3, generator=torch.Generator().manual_seed(2))
+    kwargs = dict(divergence="hutchinson", rtol=1e-6, atol=1e-6)
+    drawn = ode_log_likelihood(
+        score_fn, sde, x_0, generator=torch.Generator().manual_seed(4), **kwargs
+    )
+    v = torch.randn(3, 2, generator=torch.Generator().manual_seed(4), **F64).sign()
+    assert torch.equal(ode_log_likelihood(score_fn, sde, x_0, probe=v, **kwargs), drawn)
+    flipped = v.clone()
+    flipped[:, 0] = -flipped[:, 0]
+    other = ode_log_likelihood(score_fn, sde, x_0, probe=flipped, **kwargs)
+    assert (other - drawn).abs().min() > 1e-6
+    with pytest.raises(ValueError, match="probe must have x_0's shape"):
+        ode_log_likelihood(score_fn, sde, x_0, probe=v[:2], **kwargs)
+    with pytest.raises(ValueError, match='needs divergence="hutchinson"'):
+        ode_log_likelihood(score_fn, sde, x_0, probe=v)
 
 
 def test_bits_per_dim_offset_on_known_answers():

@@ -16,12 +16,14 @@ from ddpm_lite import (
     normal_kl,
     p_mean_var,
     prior_bpd,
+    q_posterior,
     q_sample,
     respace,
     vlb_terms_bpd,
 )
 
 LEVELS = torch.linspace(-1, 1, 256, dtype=torch.float64)  # the 8-bit grid in [-1, 1]
+F64 = dict(dtype=torch.float64)
 
 
 def test_normal_kl_matches_torch_distributions():
@@ -210,6 +212,41 @@ def test_vlb_terms_layout():
     torch.testing.assert_close(ref["total"], ref["prior"] + ref["terms"].sum(1))
     with pytest.raises(ValueError, match="variance must be one of"):
         vlb_terms_bpd(gm.eps_model(s), s, x_0, variance="large")
+
+
+def test_vlb_terms_take_their_noise():
+    """Given noise (B, T, ...), the term at t uses x_t built from noise[:, t - 1]: the same
+    whatever the batching, the KL at t recomputed by hand from that x_t, and only that
+    column changing when that slice does."""
+    s = linear_schedule(T=20)
+    gm = GaussianMixture(torch.zeros(1, 3), torch.tensor([0.5]), torch.ones(1))
+    eps_model = gm.eps_model(s)
+    x_0 = LEVELS[
+        torch.randint(0, 256, (4, 3), generator=torch.Generator().manual_seed(1))
+    ]
+    noise = torch.randn(4, 20, 3, generator=torch.Generator().manual_seed(5), **F64)
+    one_step = vlb_terms_bpd(eps_model, s, x_0, noise=noise, batch_size=1)
+    chunked = vlb_terms_bpd(eps_model, s, x_0, noise=noise, batch_size=12)
+    torch.testing.assert_close(one_step["terms"], chunked["terms"], rtol=0, atol=1e-12)
+    t = torch.full((4,), 9)
+    x_t = q_sample(s, x_0, t, noise[:, 8])
+    mean, _, log_var = p_mean_var(s, eps_model(x_t, t), x_t, t)
+    mu_tilde, _ = q_posterior(s, x_0, x_t, t)
+    kl = normal_kl(mu_tilde, s.beta_tilde[9].log(), mean, log_var)
+    by_hand = kl.mean(1) / math.log(2)  # nats per example -> bits per dimension
+    torch.testing.assert_close(chunked["terms"][:, 8], by_hand, rtol=1e-10, atol=0)
+    other = noise.clone()
+    other[:, 8] = -other[:, 8]
+    changed = (
+        vlb_terms_bpd(eps_model, s, x_0, noise=other)["terms"] != chunked["terms"]
+    ).any(0)
+    assert changed.tolist() == [i == 8 for i in range(20)]
+    with pytest.raises(ValueError, match=r"noise must have shape \(B, T, ...\)"):
+        vlb_terms_bpd(eps_model, s, x_0, noise=noise[:, :19])
+    with pytest.raises(ValueError, match="noise or generator, not both"):
+        vlb_terms_bpd(
+            eps_model, s, x_0, noise=noise, generator=torch.Generator().manual_seed(0)
+        )
 
 
 def test_vlb_decoder_uses_the_data_grid():
