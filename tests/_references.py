@@ -51,6 +51,37 @@ def pf_ode_reference(gm, lam_T, lam_1, x_T, rtol=1e-11):
     return torch.from_numpy(x0_star(means, stds, weights, x_1, lam_1)).reshape(shape)
 
 
+def pf_ode_states(gm, lam_T, lams, x_T, rtol=1e-12):
+    """x at each lambda of the ascending `lams` on the probability-flow ODE from x_T at lam_T,
+    and the exact data predictions x0_star there: two lists of (N, D) float64 tensors."""
+    import torch
+
+    means, stds, weights = (v.numpy() for v in (gm.means, gm.stds, gm.weights))
+    x = x_T.double().numpy()
+
+    def f(lam, y):
+        a = math.sqrt(1 / (1 + math.exp(-2 * lam)))
+        x_ = y.reshape(x.shape)
+        return (a * (x0_star(means, stds, weights, x_, lam) - a * x_)).ravel()
+
+    sol = solve_ivp(
+        f,
+        (lam_T, lams[-1]),
+        x.ravel(),
+        method="DOP853",
+        t_eval=lams,
+        rtol=rtol,
+        atol=rtol,
+    )
+    states = [sol.y[:, k].reshape(x.shape) for k in range(len(lams))]
+    predictions = [
+        x0_star(means, stds, weights, y, lam) for y, lam in zip(states, lams)
+    ]
+    return [torch.from_numpy(v) for v in states], [
+        torch.from_numpy(v) for v in predictions
+    ]
+
+
 def toy_mixture():
     """The 2-D test mixture: three round components, data roughly in [-1.5, 1.5]^2."""
     from ddpm_lite import GaussianMixture
@@ -102,14 +133,24 @@ def diffusers_ddim(eps_theta, s, x_T, steps, *, spacing="leading", float64=False
     return x
 
 
-def diffusers_dpm_solver(eps_theta, s, x_T, steps, *, order=2, float64=False):
+def diffusers_dpm_solver(
+    eps_theta, s, x_T, steps, *, order=2, float64=False, keep_float64=False
+):
     """x_0 from diffusers' DPMSolverMultistepScheduler(dpmsolver++, midpoint), default config.
 
     float64=True overwrites its tables and its float32 `sigmas` with float64 values; its step
     still rounds the running sample to float32 (`sample.to(torch.float32)`), ~1e-7 relative.
+    keep_float64=True (with float64) also keeps that cast from rounding: while the scheduler
+    runs, its module sees a `torch` whose float32 is float64. Every formula, buffer and order
+    rule is diffusers' own; only the precision changes.
     """
+    import contextlib
+    import types
+    from unittest import mock
+
     import torch
     from diffusers import DPMSolverMultistepScheduler
+    from diffusers.schedulers import scheduling_dpmsolver_multistep as module
 
     sched = DPMSolverMultistepScheduler(
         num_train_timesteps=s.T,
@@ -131,8 +172,14 @@ def diffusers_dpm_solver(eps_theta, s, x_T, steps, *, order=2, float64=False):
         sched.sigmas = torch.cat(
             [((1 - ab) / ab).sqrt(), torch.zeros(1, dtype=torch.float64)]
         )
-    x = x_T
-    for i in sched.timesteps.tolist():
-        t = torch.full((x.shape[0],), i + 1, dtype=torch.int64)
-        x = sched.step(eps_theta(x, t), i, x).prev_sample
+    wide = types.SimpleNamespace(**{**vars(torch), "float32": torch.float64})
+    with (
+        mock.patch.object(module, "torch", wide)
+        if float64 and keep_float64
+        else contextlib.nullcontext()
+    ):
+        x = x_T
+        for i in sched.timesteps.tolist():
+            t = torch.full((x.shape[0],), i + 1, dtype=torch.int64)
+            x = sched.step(eps_theta(x, t), i, x).prev_sample
     return x
