@@ -4,10 +4,10 @@
     python benchmarks/performance.py --parts lessons      # only some parts; the others are kept
 
 Parts: samplers (benchmarks/samplers.py), unet (benchmarks/unet_speed.py), train
-(benchmarks/train_digits.py) and lessons (every notebook under strict nbval, timed one by one, the
-way the test command runs them). Each part's section of the page sits between HTML comment
-markers, so a partial run replaces only its own sections. Run it on a quiet machine: the numbers
-are wall times.
+(benchmarks/train_digits.py) and lessons (every notebook under strict nbval in one pytest
+process, the way the test command runs them). Each part's section of the page sits between
+HTML comment markers, so a partial run replaces only its own sections. Run it on a quiet
+machine: the numbers are wall times.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import platform
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -172,33 +173,44 @@ def part_train() -> str:
     )
 
 
+def lesson_seconds(junit_xml: Path) -> dict[str, float]:
+    """Seconds per lesson from pytest's JUnit report: the sum over the lesson's cells
+    (nbval makes one test of each cell, the kernel's start included in the first)."""
+    import xml.etree.ElementTree as ET
+
+    seconds: dict[str, float] = {}
+    for case in ET.parse(junit_xml).iter("testcase"):
+        # classname: the notebook's path with dots for slashes, "notebooks.00_x.ipynb"
+        lesson = case.get("classname", "").removesuffix(".ipynb").rsplit(".", 1)[-1]
+        seconds[lesson] = seconds.get(lesson, 0.0) + float(case.get("time", 0.0))
+    return seconds
+
+
 def part_lessons() -> str:
-    rows, total = [], 0.0
-    for nb in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
-        _, seconds = run(
-            [
-                sys.executable,
-                "-m",
-                "pytest",
-                "-q",
-                "-p",
-                "no:cacheprovider",
-                "--nbval",
-                str(nb.relative_to(ROOT)),
-                "--nbval-sanitize-with",
-                "tests/nbval_sanitize.cfg",
-            ]
+    lessons = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    with tempfile.TemporaryDirectory() as scratch:
+        report = Path(scratch) / "lessons.xml"
+        _, wall = run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval"]
+            + [str(nb.relative_to(ROOT)) for nb in lessons]
+            + ["--nbval-sanitize-with", "tests/nbval_sanitize.cfg"]
+            + [f"--junitxml={report}"]
         )
-        total += seconds
-        rows.append(f"| {nb.stem} | {seconds:.0f} |")
+        seconds = lesson_seconds(report)
+    missing = [nb.stem for nb in lessons if nb.stem not in seconds]
+    if missing:
+        raise SystemExit(f"no times in pytest's report for {missing}")
+    rows = [f"| {nb.stem} | {seconds[nb.stem]:.0f} |" for nb in lessons]
     return (
         "## Running the lessons\n\n"
-        "Every lesson run top to bottom in quick mode under strict nbval (`pytest --nbval`, outputs compared\n"
-        "with the committed ones), one pytest process per lesson, times including the start of Python and\n"
-        f"the kernel. Measured {datetime.date.today().isoformat()}, on the machine above if the dates agree.\n\n"
+        "Every lesson run top to bottom in quick mode under strict nbval, outputs compared with the\n"
+        "committed ones, in one pytest process, as the test command runs them (`pytest --nbval`). A\n"
+        "lesson's time is the sum over its cells, its kernel's start included; the total is the wall\n"
+        "time of the whole process, the start of Python and pytest included. Measured\n"
+        f"{datetime.date.today().isoformat()}, on the machine above if the dates agree.\n\n"
         "| lesson | seconds |\n|---|---|\n"
         + "\n".join(rows)
-        + f"\n| **all** | **{total:.0f}** ({total / 60:.1f} min) |\n"
+        + f"\n| **all** | **{wall:.0f}** ({wall / 60:.1f} min) |\n"
     )
 
 

@@ -144,6 +144,16 @@ def test_two_papers_of_one_year_are_told_apart():
     assert not found, "\n".join(found)
 
 
+def test_the_changelog_has_the_version():
+    """CHANGELOG.md has a section for the package's version, below the unreleased one."""
+    import ddpm_lite
+
+    headings = re.findall(r"^## (.+)$", (ROOT / "CHANGELOG.md").read_text(), re.M)
+    assert headings[0] == "Unreleased" and ddpm_lite.__version__ in headings[1:], (
+        headings
+    )
+
+
 def test_the_version_is_written_once():
     """pyproject.toml reads the version from ddpm_lite.__version__; the installed metadata
     agrees with it."""
