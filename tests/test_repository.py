@@ -168,3 +168,14 @@ def test_the_version_is_written_once():
     dynamic = project["tool"]["setuptools"]["dynamic"]["version"]
     assert dynamic == {"attr": "ddpm_lite.__version__"}
     assert importlib.metadata.version("ddpm_lite") == ddpm_lite.__version__
+
+
+def test_the_python_floor_is_the_one_the_readme_states():
+    """requires-python, the README and scripts/setup.sh name the same oldest Python."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    floor = re.fullmatch(r">=(3\.\d+)", project["requires-python"]).group(1)
+    for name in ("README.md", "scripts/setup.sh"):
+        stated = re.findall(r"Python (3\.\d+) or newer", (ROOT / name).read_text())
+        assert stated == [floor], (name, stated, floor)
