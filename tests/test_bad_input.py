@@ -305,7 +305,18 @@ CASES = [
     ("ddim_step eta bool", lambda: d.ddim_step(S, X, X, 5, 4, eta=True), TE, "eta"),
     ("ddim_step clip str", lambda: d.ddim_step(S, X, X, 5, 4, clip_x0=1), TE, "clip"),
     # DPM-Solver++
-    ("dpm order 3", lambda: d.sample_dpm_solver(zero, S, X, order=3), VE, r"order"),
+    (
+        "dpm order 4",
+        lambda: d.sample_dpm_solver(zero, S, X, order=4),
+        VE,
+        r"order must be 1, 2 or 3",
+    ),
+    (
+        "dpm lower_order_final int",
+        lambda: d.sample_dpm_solver(zero, S, X, steps=5, lower_order_final=1),
+        TypeError,
+        "lower_order_final must be True or False",
+    ),
     (
         "dpm order bool",
         lambda: d.sample_dpm_solver(zero, S, X, order=True),
