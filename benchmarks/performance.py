@@ -102,8 +102,9 @@ def part_samplers() -> str:
     out, seconds = run([sys.executable, "benchmarks/samplers.py"])
     return (
         "## Samplers against diffusers\n\n"
-        "`benchmarks/samplers.py`: our DDIM and DPM-Solver++ (2M) against diffusers' `DDIMScheduler` and\n"
-        "`DPMSolverMultistepScheduler`, driven by the exact noise prediction of a 2-D Gaussian mixture, so\n"
+        "`benchmarks/samplers.py`: our DDIM, DPM-Solver++ (2M) and UniPC (bh2, order 2) against diffusers'\n"
+        "`DDIMScheduler`, `DPMSolverMultistepScheduler` and `UniPCMultistepScheduler`, driven by the exact\n"
+        "noise prediction of a 2-D Gaussian mixture, so\n"
         "every error is the sampler's. RMSE is against the exact probability-flow ODE solution; dNLL is the\n"
         "mean negative log-likelihood of the samples under the true mixture minus that of true samples.\n"
         "A ratio of 1.000 means the same algorithm gives the same numbers.\n\n"

@@ -1,4 +1,4 @@
-"""Our DDIM and DPM-Solver++ beside diffusers' schedulers, on the exact 2-D Gaussian-mixture oracle.
+"""Our DDIM, DPM-Solver++ and UniPC beside diffusers' schedulers, on the exact 2-D Gaussian-mixture oracle.
 
 For 5, 10, 20, 50 and 100 model evaluations (NFE), from the same x_T, it prints
   * RMSE against the exact probability-flow ODE solution (scipy DOP853, rtol 1e-11), and
@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from _references import (
     diffusers_ddim,
     diffusers_dpm_solver,
+    diffusers_unipc,
     pf_ode_reference,
     toy_mixture,
 )  # noqa: E402
@@ -31,6 +32,7 @@ from _references import (
 from ddpm_lite import linear_schedule  # noqa: E402
 from ddpm_lite.dpm_solver import half_log_snr, sample_dpm_solver  # noqa: E402
 from ddpm_lite.samplers import sample_ddim  # noqa: E402
+from ddpm_lite.unipc import sample_unipc  # noqa: E402
 
 NFES = (5, 10, 20, 50, 100)
 N = 4000
@@ -66,6 +68,11 @@ def main() -> None:
             lambda n: sample_dpm_solver(model, s, x_T, steps=n, progress=False),
             lambda n: diffusers_dpm_solver(model, s, x_T, n),
             lambda n: diffusers_dpm_solver(model, s, x_T, n, float64=True),
+        ),
+        "UniPC bh2 (p=2)": (
+            lambda n: sample_unipc(model, s, x_T, steps=n, progress=False),
+            lambda n: diffusers_unipc(model, s, x_T, n),
+            lambda n: diffusers_unipc(model, s, x_T, n, float64=True),
         ),
     }
     print(

@@ -27,6 +27,7 @@ from .samplers import (
     slerp,
 )
 from .dpm_solver import dpm_solver_timesteps, half_log_snr, sample_dpm_solver
+from .unipc import sample_unipc
 from .losses import (
     coding_rate_bpd,
     discretized_gaussian_log_likelihood,

@@ -1,5 +1,5 @@
 """References for the sampler tests and benchmark: the exact probability-flow ODE solution of a
-Gaussian mixture, and diffusers' DDIM / DPM-Solver++ schedulers driven by the same model.
+Gaussian mixture, and diffusers' DDIM / DPM-Solver++ / UniPC schedulers driven by the same model.
 
 In the half-log-SNR lambda (alpha^2 = sigmoid(2 lambda), sigma^2 = sigmoid(-2 lambda)) the
 probability-flow ODE of a VP diffusion is, with the exact data prediction
@@ -12,7 +12,7 @@ any schedule converges to its solution. We integrate it with scipy's DOP853 at a
 tolerance, with x0_star computed here from the mixture's parameters (independently of
 ddpm_lite.oracle), from lambda_T to lambda_1, then take the exact last step to clean data,
 x_0 = x0_star(x_1, lambda_1): the same last step every sampler here takes (DDIM from t = 1 to
-t = 0, DPM-Solver++ to sigma = 0), so the reference is the samplers' common limit.
+t = 0, DPM-Solver++ and UniPC to sigma = 0), so the reference is the samplers' common limit.
 """
 
 import math
@@ -182,4 +182,63 @@ def diffusers_dpm_solver(
         for i in sched.timesteps.tolist():
             t = torch.full((x.shape[0],), i + 1, dtype=torch.int64)
             x = sched.step(eps_theta(x, t), i, x).prev_sample
+    return x
+
+
+def diffusers_unipc(
+    eps_theta, s, x_T, steps, *, order=2, variant="bh2", corrector=True, float64=False
+):
+    """x_0 from diffusers' UniPCMultistepScheduler (predict_x0, default config otherwise).
+
+    float64=True does what it does in `diffusers_dpm_solver` with keep_float64: float64 tables
+    and sigmas, and a module-level `torch` whose float32 is float64, so the scheduler's own
+    casts do not round. corrector=False disables UniC at every step. For bh1 the last step is
+    taken outside the scheduler (see below).
+    """
+    import contextlib
+    import types
+    from unittest import mock
+
+    import torch
+    from diffusers import UniPCMultistepScheduler
+    from diffusers.schedulers import scheduling_unipc_multistep as module
+
+    sched = UniPCMultistepScheduler(
+        num_train_timesteps=s.T,
+        beta_start=1e-4,
+        beta_end=0.02,
+        beta_schedule="linear",
+        solver_order=order,
+        solver_type=variant,
+        disable_corrector=[] if corrector else list(range(steps)),
+    )
+    if float64:
+        sched.betas, sched.alphas, sched.alphas_cumprod = (
+            s.beta[1:],
+            s.alpha[1:],
+            s.alpha_bar[1:],
+        )
+    sched.set_timesteps(steps)
+    if float64:
+        ab = s.alpha_bar[sched.timesteps + 1]
+        sched.sigmas = torch.cat(
+            [((1 - ab) / ab).sqrt(), torch.zeros(1, dtype=torch.float64)]
+        )
+    wide = types.SimpleNamespace(**{**vars(torch), "float32": torch.float64})
+    with (
+        mock.patch.object(module, "torch", wide)
+        if float64
+        else contextlib.nullcontext()
+    ):
+        x, timesteps = x_T, sched.timesteps.tolist()
+        for k, i in enumerate(timesteps):
+            t = torch.full((x.shape[0],), i + 1, dtype=torch.int64)
+            eps = eps_theta(x, t)
+            if variant == "bh1" and k == len(timesteps) - 1:
+                # Its bh1 step to sigma = 0 multiplies B(h) = -h = -inf by an empty
+                # correction, 0, and returns NaN. That first-order step is x_0 = x_theta,
+                # which its bh2 path returns: take it here from its own table.
+                ab = sched.alphas_cumprod[i]
+                return (x - (1 - ab).sqrt() * eps) / ab.sqrt()
+            x = sched.step(eps, i, x).prev_sample
     return x

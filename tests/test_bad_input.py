@@ -333,6 +333,27 @@ CASES = [
     ),
     ("dpm x_T empty", lambda: d.sample_dpm_solver(zero, S, EMPTY), VE, r"x_T must"),
     ("dpm grid T+1", lambda: d.dpm_solver_timesteps(S, 11), VE, r"steps must be"),
+    # UniPC
+    (
+        "unipc order 4",
+        lambda: d.sample_unipc(zero, S, X, order=4),
+        VE,
+        r"order must be",
+    ),
+    ("unipc order bool", lambda: d.sample_unipc(zero, S, X, order=True), TE, "order"),
+    (
+        "unipc variant",
+        lambda: d.sample_unipc(zero, S, X, variant="bh3"),
+        VE,
+        r"variant must be one of \('bh1', 'bh2'\)",
+    ),
+    (
+        "unipc corrector int",
+        lambda: d.sample_unipc(zero, S, X, corrector=1),
+        TE,
+        "corrector must be True or False",
+    ),
+    ("unipc x_T empty", lambda: d.sample_unipc(zero, S, EMPTY), VE, r"x_T must"),
     # slerp
     ("slerp zeros", lambda: d.slerp(X * 0, X, 0.5), VE, r"z0 and z1 must be finite"),
     ("slerp alpha nan", lambda: d.slerp(X, -X, NAN), VE, r"alpha must be finite"),
@@ -773,6 +794,7 @@ def _run(sampler, model):
         "sample_ddim": lambda: d.sample_ddim(model, S, X, steps=5, **q),
         "ddim_invert": lambda: d.ddim_invert(model, S, X, steps=5, **q),
         "sample_dpm_solver": lambda: d.sample_dpm_solver(model, S, X, steps=5, **q),
+        "sample_unipc": lambda: d.sample_unipc(model, S, X, steps=5, **q),
         "sample_reverse_sde": lambda: d.sample_reverse_sde(model, VP, X, steps=5, **q),
         "sample_pf_ode euler": lambda: d.sample_pf_ode(
             model, VP, X, method="euler", steps=5, **q
@@ -816,6 +838,7 @@ NAMES = {  # the model argument each one names
     "sample_ddim": "eps_theta",
     "ddim_invert": "eps_theta",
     "sample_dpm_solver": "eps_theta",
+    "sample_unipc": "eps_theta",
     "sample_reverse_sde": "score_fn",
     "sample_pf_ode euler": "score_fn",
     "sample_pf_ode heun": "score_fn",
