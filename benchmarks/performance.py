@@ -192,9 +192,7 @@ def part_lessons() -> str:
     with tempfile.TemporaryDirectory() as scratch:
         report = Path(scratch) / "lessons.xml"
         _, wall = run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval"]
-            + [str(nb.relative_to(ROOT)) for nb in lessons]
-            + ["--nbval-sanitize-with", "tests/nbval_sanitize.cfg"]
+            [sys.executable, "scripts/lessons.py", "-q", "-p", "no:cacheprovider"]
             + [f"--junitxml={report}"]
         )
         seconds = lesson_seconds(report)
@@ -202,16 +200,19 @@ def part_lessons() -> str:
     if missing:
         raise SystemExit(f"no times in pytest's report for {missing}")
     rows = [f"| {nb.stem} | {seconds[nb.stem]:.0f} |" for nb in lessons]
+    total = sum(seconds.values())
     return (
         "## Running the lessons\n\n"
         "Every lesson run top to bottom in quick mode under strict nbval, outputs compared with the\n"
-        "committed ones, in one pytest process, as the test command runs them (`pytest --nbval`). A\n"
-        "lesson's time is the sum over its cells, its kernel's start included; the total is the wall\n"
-        "time of the whole process, the start of Python and pytest included. Measured\n"
+        "committed ones, as the test command runs them (`scripts/lessons.py`: one lesson per core,\n"
+        "each kernel with one torch thread, the longest first). A lesson's time is the sum over its\n"
+        "cells, its kernel's start included; the last row is the wall time of the whole run, the\n"
+        "start of Python and pytest included, beside the sum of the lessons' times. Measured\n"
         f"{datetime.date.today().isoformat()}, on the machine above if the dates agree.\n\n"
         "| lesson | seconds |\n|---|---|\n"
         + "\n".join(rows)
-        + f"\n| **all** | **{wall:.0f}** ({wall / 60:.1f} min) |\n"
+        + f"\n| **all, wall time** | **{wall:.0f}** ({wall / 60:.1f} min; the lessons' times add up"
+        f" to {total:.0f}) |\n"
     )
 
 

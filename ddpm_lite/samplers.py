@@ -31,6 +31,7 @@ from ._checks import (
     check_real,
     check_samples,
     check_steps,
+    check_timesteps,
     watch_model,
 )
 from ._noise import randn_like
@@ -150,7 +151,7 @@ def sample_ddpm(
     generator: torch.Generator | None = None,
     progress: bool = True,
     return_trajectory: bool = False,
-    t_start: int | None = None,
+    t_start: int | Tensor | None = None,
 ):
     """Ancestral sampling from x_T through all T steps (Ho et al. 2020, Algorithm 2).
 
@@ -158,29 +159,48 @@ def sample_ddpm(
     or (x_0, trajectory) with trajectory = {"t", "x_t", "x0_hat"} lists over the visited
     steps. `variance`, `clip_x0` as in `ddpm_step`. With t_start (in 1..T, default T) the
     chain starts from x_T taken as x_{t_start} and runs steps t_start..1: the decoder of
-    paper Sec. 4.3-4.4 (continuing a chain, decoding an interpolated x_t). Lessons 06, 07.
+    paper Sec. 4.3-4.4 (continuing a chain, decoding an interpolated x_t). t_start may also
+    be an integer tensor (B,), a step for each row: the rows then run in one batch, row i
+    unchanged until the chain reaches t_start[i] (no trajectory then). Where all rows start
+    at the same step this is the int's run, draw for draw. Lessons 06, 07.
     """
     check_choice(variance, VARIANCES, "variance")
     check_samples(x_T, "x_T")
     check_bool(return_trajectory, "return_trajectory")
+    per_row = isinstance(t_start, Tensor)
+    if per_row:
+        starts = check_timesteps(t_start, s.T, "t_start", batch=x_T.shape[0])
+        if return_trajectory:
+            raise ValueError(
+                "return_trajectory needs one t_start for all rows (an int), got a tensor"
+            )
+        starts = starts.to(x_T.device)
+        t_start = int(starts.max())
     t_start = s.T if t_start is None else t_start
     check_int(t_start, "t_start", 1, s.T, bounds=f"in 1..T={s.T}")
     eps_theta, check_later_outputs = watch_model(eps_theta, "eps_theta")
     x, traj = x_T, {"t": [], "x_t": [], "x0_hat": []}
     for t in _progress(range(t_start, 0, -1), disable=not progress):  # Alg. 2, line 2
-        tt = torch.full((x.shape[0],), t, dtype=torch.int64, device=x.device)
-        eps = eps_theta(x, tt)
-        z = randn_like(x, generator) if t > 1 else None  # Alg. 2, line 3
+        rows = None if not per_row or bool((starts >= t).all()) else starts >= t
+        x_t = x if rows is None else x[rows]  # the rows whose chain has begun
+        tt = torch.full((x_t.shape[0],), t, dtype=torch.int64, device=x.device)
+        eps = eps_theta(x_t, tt)
+        z = randn_like(x_t, generator) if t > 1 else None  # Alg. 2, line 3
         if return_trajectory:
-            x0_hat = x0_from_eps(s, x, tt, eps)
+            x0_hat = x0_from_eps(s, x_t, tt, eps)
             (
                 traj["t"].append(t),
-                traj["x_t"].append(x),
+                traj["x_t"].append(x_t),
                 traj["x0_hat"].append(x0_hat.clamp(-1, 1) if clip_x0 else x0_hat),
             )
-        x = ddpm_step(
-            s, eps, x, t, noise=z, variance=variance, clip_x0=clip_x0
+        x_next = ddpm_step(
+            s, eps, x_t, t, noise=z, variance=variance, clip_x0=clip_x0
         )  # Alg. 2, line 4
+        if rows is None:
+            x = x_next
+        else:
+            x = x.clone()
+            x[rows] = x_next
     check_later_outputs()  # one host read: did eps_theta return NaN or inf on the way?
     return (x, traj) if return_trajectory else x  # Alg. 2, line 6
 

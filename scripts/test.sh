@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Run every test of the course (installing what it needs first):
 #   1. the formatter's check, and the book build, failing on any warning;
-#   2. pytest over tests/ (the package, the book in headless Chromium) and strict nbval over
-#      every lesson in notebooks/ (each re-executed, every output compared).
+#   2. pytest over tests/ (the package, the book in headless Chromium);
+#   3. strict nbval over every lesson in notebooks/ (each re-executed, every output compared).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
@@ -24,5 +24,8 @@ echo "== building the book (warnings are errors)"
 rm -rf _build
 jupyter-book build . -W --keep-going -q
 
-echo "== tests and lessons"
-python -m pytest tests notebooks --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg "$@"
+echo "== tests"
+python -m pytest tests "$@"
+
+echo "== lessons (strict nbval, side by side, longest first: see scripts/lessons.py)"
+python scripts/lessons.py "$@"

@@ -128,6 +128,63 @@ def test_ddpm_from_t_start_decodes_noised_data_back_to_the_data():
             sample_ddpm(MODEL, S, x_T, progress=False, t_start=bad)
 
 
+def test_ddpm_with_a_start_step_per_row_runs_each_row_from_its_own_step():
+    """Rows noised to t = 400 and to t = 150 decode in one batch, each group to the mixture
+    (CLT); the model sees only the rows whose chain has begun; equal steps give the int's run."""
+    n = 2000
+    starts = torch.tensor([400] * n + [150] * n)
+    x_0 = GM.sample(2 * n, generator=_gen(21))
+    ab = S.alpha_bar[starts][:, None]
+    noise = torch.randn(2 * n, 2, generator=_gen(22), dtype=torch.float64)
+    seen = []
+
+    def model(x, t):
+        seen.append((int(t[0]), len(x)))
+        return MODEL(x, t)
+
+    x = sample_ddpm(
+        model,
+        S,
+        ab.sqrt() * x_0 + (1 - ab).sqrt() * noise,
+        generator=_gen(23),
+        progress=False,
+        t_start=starts,
+    )
+    assert seen == [(t, n) for t in range(400, 150, -1)] + [
+        (t, 2 * n) for t in range(150, 0, -1)
+    ]
+    lq = GM.log_prob(GM.sample(n, generator=_gen(24)))
+    for group in (x[:n], x[n:]):
+        lp = GM.log_prob(group)
+        z = (lp.mean() - lq.mean()) / (lp.var() / n + lq.var() / n).sqrt()
+        assert abs(float(z)) < 4.5, z
+    x_T = _x_T(4)
+    assert torch.equal(
+        sample_ddpm(MODEL, S, x_T, generator=_gen(1), progress=False, t_start=300),
+        sample_ddpm(
+            MODEL,
+            S,
+            x_T,
+            generator=_gen(1),
+            progress=False,
+            t_start=torch.full((4,), 300),
+        ),
+    )
+    with pytest.raises(ValueError, match=r"t_start must have shape \(4,\)"):
+        sample_ddpm(MODEL, S, x_T, progress=False, t_start=torch.full((3,), 9))
+    with pytest.raises(ValueError, match="t_start must be integers in 1..T=1000"):
+        sample_ddpm(MODEL, S, x_T, progress=False, t_start=torch.tensor([0, 1, 2, 3]))
+    with pytest.raises(ValueError, match="return_trajectory needs one t_start"):
+        sample_ddpm(
+            MODEL,
+            S,
+            x_T,
+            progress=False,
+            return_trajectory=True,
+            t_start=torch.full((4,), 9),
+        )
+
+
 def test_samplers_are_deterministic_given_x_T_and_the_generator():
     x_T = _x_T(16)
     a = sample_ddim(MODEL, S, x_T, steps=20, eta=1.0, generator=_gen(5), progress=False)
