@@ -3,10 +3,23 @@
 __version__ = "0.1.0"
 
 from . import exercises
+from .autoencoder import (
+    Autoencoder,
+    latent_scale,
+    reconstruction_mse,
+    train_autoencoder,
+)
+from .checkpoint import (
+    Checkpoint,
+    course_model,
+    export_model,
+    latest_checkpoint,
+    load_checkpoint,
+    load_model,
+    save_checkpoint,
+)
+from .datasets import digits, load_dataset, random_hflip
 from .device import by_mode, pick_device, run_mode, seed_everything
-from .stats import moment_z_scores
-from .toys import checkerboard, ring_of_gaussians, swiss_roll, toy_data, two_moons
-from .schedule import Schedule, cosine_schedule, gather, linear_schedule, respace
 from .diffusion import (
     eps_from_x0,
     p_mean_var,
@@ -15,7 +28,51 @@ from .diffusion import (
     reverse_log_variance,
     x0_from_eps,
 )
+from .dit import DiT, DiTConfig, patchify, unpatchify
+from .dpm_solver import dpm_solver_timesteps, half_log_snr, sample_dpm_solver
+from .flow_matching import (
+    eps_from_v,
+    eps_from_velocity,
+    fm_loss,
+    interpolant,
+    mixture_velocity,
+    sample_flow,
+    train_flow_matching,
+    v_from_eps_x0,
+    velocity_from_eps,
+    velocity_target,
+    x0_from_v,
+    x0_from_velocity,
+)
+from .guidance import classifier_free_guidance, classifier_guidance
+from .langevin import annealed_langevin, langevin, noise_ladder
+from .likelihood import bits_per_dim, ode_bits_per_dim, ode_log_likelihood
+from .losses import (
+    coding_rate_bpd,
+    discretized_gaussian_log_likelihood,
+    loss_simple,
+    normal_kl,
+    prior_bpd,
+    vlb_terms_bpd,
+)
+from .metrics import (
+    DigitsClassifier,
+    class_histogram,
+    digits_fd,
+    digits_features,
+    frechet_distance,
+    load_digits_classifier,
+    real_vs_real_floor,
+)
+from .mlp import MLPDenoiser
+from .noisy_classifier import (
+    NoisyDigitsClassifier,
+    accuracy_vs_t,
+    load_noisy_classifier,
+    train_noisy_classifier,
+)
 from .oracle import GaussianMixture
+from .pretrained import convert_diffusers_unet, load_pretrained
 from .samplers import (
     ddim_invert,
     ddim_sigma,
@@ -26,19 +83,7 @@ from .samplers import (
     sample_ddpm,
     slerp,
 )
-from .dpm_solver import dpm_solver_timesteps, half_log_snr, sample_dpm_solver
-from .unipc import sample_unipc
-from .losses import (
-    coding_rate_bpd,
-    discretized_gaussian_log_likelihood,
-    loss_simple,
-    normal_kl,
-    prior_bpd,
-    vlb_terms_bpd,
-)
-from .unet import UNet, UNetConfig, timestep_embedding
-from .mlp import MLPDenoiser
-from .pretrained import convert_diffusers_unet, load_pretrained
+from .schedule import Schedule, cosine_schedule, gather, linear_schedule, respace
 from .sde import (
     VESDE,
     VPSDE,
@@ -55,54 +100,128 @@ from .sde import (
     step_to_time,
     time_to_step,
 )
-from .likelihood import bits_per_dim, ode_bits_per_dim, ode_log_likelihood
-from .langevin import annealed_langevin, langevin, noise_ladder
-from .guidance import classifier_free_guidance, classifier_guidance
-from .datasets import digits, load_dataset, random_hflip
-from .metrics import (
-    DigitsClassifier,
-    class_histogram,
-    digits_fd,
-    digits_features,
-    frechet_distance,
-    load_digits_classifier,
-    real_vs_real_floor,
-)
-from .noisy_classifier import (
-    NoisyDigitsClassifier,
-    accuracy_vs_t,
-    load_noisy_classifier,
-    train_noisy_classifier,
-)
-from .train_config import TrainConfig
+from .stats import moment_z_scores
+from .toys import checkerboard, ring_of_gaussians, swiss_roll, toy_data, two_moons
 from .train import TrainResult, batch_indices, ema_update, train, warmup_lr
-from .checkpoint import (
-    Checkpoint,
-    course_model,
-    export_model,
-    latest_checkpoint,
-    load_checkpoint,
-    load_model,
-    save_checkpoint,
-)
-from .autoencoder import (
-    Autoencoder,
-    latent_scale,
-    reconstruction_mse,
-    train_autoencoder,
-)
-from .dit import DiT, DiTConfig, patchify, unpatchify
-from .flow_matching import (
-    eps_from_v,
-    eps_from_velocity,
-    fm_loss,
-    interpolant,
-    mixture_velocity,
-    sample_flow,
-    train_flow_matching,
-    v_from_eps_x0,
-    velocity_from_eps,
-    velocity_target,
-    x0_from_v,
-    x0_from_velocity,
-)
+from .train_config import TrainConfig
+from .unet import UNet, UNetConfig, timestep_embedding
+from .unipc import sample_unipc
+
+__all__ = [
+    "accuracy_vs_t",
+    "annealed_langevin",
+    "Autoencoder",
+    "batch_indices",
+    "bits_per_dim",
+    "by_mode",
+    "checkerboard",
+    "Checkpoint",
+    "class_histogram",
+    "classifier_free_guidance",
+    "classifier_guidance",
+    "coding_rate_bpd",
+    "convert_diffusers_unet",
+    "cosine_schedule",
+    "course_model",
+    "ddim_invert",
+    "ddim_sigma",
+    "ddim_step",
+    "ddim_timesteps",
+    "ddpm_step",
+    "digits",
+    "digits_fd",
+    "digits_features",
+    "DigitsClassifier",
+    "discretized_gaussian_log_likelihood",
+    "DiT",
+    "DiTConfig",
+    "dpm_solver_timesteps",
+    "ema_update",
+    "eps_from_v",
+    "eps_from_velocity",
+    "eps_from_x0",
+    "exercises",
+    "export_model",
+    "fm_loss",
+    "frechet_distance",
+    "gather",
+    "GaussianMixture",
+    "half_log_snr",
+    "interpolant",
+    "langevin",
+    "latent_scale",
+    "latest_checkpoint",
+    "linear_schedule",
+    "load_checkpoint",
+    "load_dataset",
+    "load_digits_classifier",
+    "load_model",
+    "load_noisy_classifier",
+    "load_pretrained",
+    "loss_simple",
+    "mixture_eps_fn",
+    "mixture_score_fn",
+    "mixture_velocity",
+    "MLPDenoiser",
+    "moment_z_scores",
+    "noise_ladder",
+    "noised_mixture",
+    "NoisyDigitsClassifier",
+    "normal_kl",
+    "ode_bits_per_dim",
+    "ode_log_likelihood",
+    "p_mean_var",
+    "patchify",
+    "pf_ode_drift",
+    "pick_device",
+    "prior_bpd",
+    "prior_log_prob",
+    "prior_sample",
+    "q_posterior",
+    "q_sample",
+    "random_hflip",
+    "real_vs_real_floor",
+    "reconstruction_mse",
+    "respace",
+    "reverse_log_variance",
+    "ring_of_gaussians",
+    "run_mode",
+    "sample_ddim",
+    "sample_ddpm",
+    "sample_dpm_solver",
+    "sample_flow",
+    "sample_pf_ode",
+    "sample_reverse_sde",
+    "sample_unipc",
+    "save_checkpoint",
+    "Schedule",
+    "score_fn_from_eps_theta",
+    "score_from_eps",
+    "seed_everything",
+    "slerp",
+    "step_to_time",
+    "swiss_roll",
+    "time_to_step",
+    "timestep_embedding",
+    "toy_data",
+    "train",
+    "train_autoencoder",
+    "train_flow_matching",
+    "train_noisy_classifier",
+    "TrainConfig",
+    "TrainResult",
+    "two_moons",
+    "UNet",
+    "UNetConfig",
+    "unpatchify",
+    "v_from_eps_x0",
+    "velocity_from_eps",
+    "velocity_target",
+    "VESDE",
+    "vlb_terms_bpd",
+    "VPSDE",
+    "warmup_lr",
+    "x0_from_eps",
+    "x0_from_v",
+    "x0_from_velocity",
+]

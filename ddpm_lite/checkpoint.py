@@ -25,7 +25,6 @@ import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Union
 
 import numpy as np
 import torch
@@ -39,7 +38,7 @@ from .model_spec import MAX_T, _int_in, check_spec, model_from_spec, model_spec
 FORMAT = "ddpm_lite-checkpoint-v1"
 _NAME = re.compile(r"^ckpt-(\d+)\.json$")
 _EXPORT = re.compile(r"^model-(\d+)\.json$")
-PathLike = Union[str, os.PathLike]
+PathLike = str | os.PathLike
 
 
 @dataclass(frozen=True, eq=False)
@@ -191,10 +190,10 @@ def save_checkpoint(
     *,
     step: int,
     model: nn.Module,
-    ema: Optional[nn.Module] = None,
-    optimizer: Optional[torch.optim.Optimizer] = None,
-    config: Optional[dict] = None,
-    extra: Optional[dict] = None,
+    ema: nn.Module | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+    config: dict | None = None,
+    extra: dict | None = None,
     keep: int = 2,
 ) -> Path:
     """Write ckpt-<step>.safetensors, then its JSON sidecar, both atomically; return the JSON path.
@@ -276,13 +275,13 @@ def list_exports(out_dir: PathLike) -> list[Path]:
     return _by_step(out_dir, _EXPORT)
 
 
-def latest_checkpoint(out_dir: PathLike) -> Optional[Path]:
+def latest_checkpoint(out_dir: PathLike) -> Path | None:
     """The newest checkpoint sidecar in `out_dir`, or None."""
     found = list_checkpoints(out_dir) if Path(out_dir).is_dir() else []
     return found[-1] if found else None
 
 
-def load_newest_intact(out_dir: PathLike) -> Optional[Checkpoint]:
+def load_newest_intact(out_dir: PathLike) -> Checkpoint | None:
     """The newest checkpoint of `out_dir` that loads (digest and format checked); a warning
     for each newer one that does not. None if the folder holds no checkpoint, or an
     exported network (model-<step>.json) if it holds only that; ValueError if none loads."""
@@ -411,7 +410,7 @@ def _load_pickle_safely(p: Path) -> dict[str, Tensor]:
     return {f"model.{k}": v for k, v in obj.items()}
 
 
-def load_model(path: Union[PathLike, Checkpoint], *, ema: bool = True) -> nn.Module:
+def load_model(path: PathLike | Checkpoint, *, ema: bool = True) -> nn.Module:
     """The network of a checkpoint (a path or a loaded `Checkpoint`) in eval mode, with its
     EMA weights if saved and `ema`."""
     ckpt = path if isinstance(path, Checkpoint) else load_checkpoint(path)

@@ -22,9 +22,10 @@ import re
 import sys
 import types
 import typing
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any
 
 from .model_spec import MAX_T
 from .run_folder import FolderInUse
@@ -208,8 +209,8 @@ def add_dataclass_flags(
     parser: argparse.ArgumentParser,
     cls: type,
     *,
-    allowed: Optional[dict[str, str]] = None,
-    choices: Optional[dict[str, tuple]] = None,
+    allowed: dict[str, str] | None = None,
+    choices: dict[str, tuple] | None = None,
 ) -> None:
     """One `--field-name` per field of the dataclass `cls`, typed from its annotations.
 
@@ -321,7 +322,7 @@ COMMANDS = {
 }
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (130 after Ctrl-C, once saved).
 
     An error of the command line or of its inputs ends with one line on stderr that
@@ -527,7 +528,7 @@ def _sample_shape(model) -> tuple[int, ...]:
     raise ValueError(f"checkpoint: cannot sample a {type(model).__name__}")
 
 
-def _num_classes(model) -> Optional[int]:
+def _num_classes(model) -> int | None:
     config = getattr(model, "config", None)
     return getattr(model, "num_classes", None) or getattr(config, "num_classes", None)
 

@@ -20,8 +20,8 @@ import importlib.util
 import math
 import pickle
 import struct
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional, Union
 
 import numpy as np
 import torch
@@ -56,7 +56,7 @@ def digits() -> tuple[Tensor, Tensor]:
     return images.unsqueeze(1), torch.as_tensor(bunch.target, dtype=torch.int64)
 
 
-def read_idx(path: Union[str, Path]) -> np.ndarray:
+def read_idx(path: str | Path) -> np.ndarray:
     """An IDX file (LeCun's MNIST format, optionally gzipped) as a uint8 array.
 
     Header: two zero bytes, a type byte (0x08 = unsigned byte), the number of dimensions d,
@@ -106,7 +106,7 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
         return self._ALLOWED[(module, name)]
 
 
-def read_cifar_batch(path: Union[str, Path]) -> tuple[np.ndarray, np.ndarray]:
+def read_cifar_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """One CIFAR-10 python batch as (images uint8 (N, 3, 32, 32), labels int64 (N,)).
 
     The file is a pickled dict with "data" (N, 3072): 1024 red, then green, then blue values,
@@ -147,13 +147,13 @@ def _cifar_files(root: Path, train: bool) -> list[Path]:
     return [root / _CIFAR_FOLDER / n for n in names]
 
 
-def _present(path: Path) -> Optional[Path]:
+def _present(path: Path) -> Path | None:
     """`path` if it exists, else its gzipped sibling if that exists, else None."""
     gz = path.with_name(path.name + ".gz")
     return path if path.is_file() else gz if gz.is_file() else None
 
 
-def _fetch(name: str, root: Path, train: bool, download: Optional[bool]) -> list[Path]:
+def _fetch(name: str, root: Path, train: bool, download: bool | None) -> list[Path]:
     """The files of `name`, downloaded with torchvision first if missing and allowed."""
     files = (
         _idx_files(name, root, train)
@@ -191,11 +191,11 @@ def _fetch(name: str, root: Path, train: bool, download: Optional[bool]) -> list
 def load_dataset(
     name: str,
     *,
-    root: Union[str, Path] = "data",
+    root: str | Path = "data",
     train: bool = True,
-    download: Optional[bool] = None,
-    n: Optional[int] = None,
-    generator: Optional[torch.Generator] = None,
+    download: bool | None = None,
+    n: int | None = None,
+    generator: torch.Generator | None = None,
 ) -> tuple[Tensor, Tensor]:
     """A data set by name as (x, y): x float32 in [-1, 1], y int64 class labels.
 
@@ -236,7 +236,7 @@ def load_dataset(
     return _to_unit_range(images), torch.from_numpy(labels)
 
 
-def random_hflip(x: Tensor, *, generator: Optional[torch.Generator] = None) -> Tensor:
+def random_hflip(x: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
     """Flip each image of a batch (B, C, H, W) left-right with probability 1/2.
 
     Training-time augmentation only: Ho et al. 2020 (App. B) used random horizontal flips
@@ -249,6 +249,6 @@ def random_hflip(x: Tensor, *, generator: Optional[torch.Generator] = None) -> T
     return torch.where(flip[:, None, None, None], x.flip(-1), x)
 
 
-def augmentation(name: str) -> Optional[Callable[..., Tensor]]:
+def augmentation(name: str) -> Callable[..., Tensor] | None:
     """The training-time batch transform of data set `name`: `random_hflip` for "cifar10", else None."""
     return random_hflip if name == "cifar10" else None

@@ -13,7 +13,7 @@ way, noise at t = 0 and data at t = 1, so their velocity is x_0 - eps and their 
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn

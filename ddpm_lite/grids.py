@@ -5,14 +5,13 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Optional, Union
 
 import numpy as np
 import torch
 from torch import Tensor
 
 
-def image_grid(x: Tensor, *, nrow: Optional[int] = None, pad: int = 1) -> np.ndarray:
+def image_grid(x: Tensor, *, nrow: int | None = None, pad: int = 1) -> np.ndarray:
     """Images (B, C, H, W) in [-1, 1] tiled into one uint8 array (rows, cols[, 3]), -1 black, +1 white."""
     x = x.detach().float().cpu().clamp(-1, 1)
     B, C, H, W = x.shape
@@ -43,9 +42,7 @@ def point_image(x: Tensor, *, lim: float = 1.5, size: int = 256) -> np.ndarray:
     return (255 * (1 - dens)).astype(np.uint8)
 
 
-def save_png(
-    x: Tensor, path: Union[str, os.PathLike], *, nrow: Optional[int] = None
-) -> Path:
+def save_png(x: Tensor, path: str | os.PathLike, *, nrow: int | None = None) -> Path:
     """Write images (B, C, H, W) in [-1, 1] as a grid, or points (N, 2) as a density image; return the path."""
     from PIL import Image
 

@@ -114,7 +114,10 @@ def ode_log_likelihood(
 
     def fun(t: float, y: Tensor) -> Tensor:  # y = [x (B*D), delta (B)]
         x = y[:-B].reshape(B, -1)
-        fn = lambda x: pf_ode_drift(score_fn, sde, x.reshape(shape), t).reshape(B, -1)
+
+        def fn(x: Tensor) -> Tensor:
+            return pf_ode_drift(score_fn, sde, x.reshape(shape), t).reshape(B, -1)
+
         dx, div = (
             _divergence_exact(fn, x)
             if divergence == "exact"

@@ -19,7 +19,6 @@ from __future__ import annotations
 import functools
 import json
 from pathlib import Path
-from typing import Optional
 
 import torch
 from torch import Tensor, nn
@@ -98,9 +97,7 @@ def _check_digit_images(x: Tensor, name: str) -> None:
 
 
 @torch.no_grad()
-def digits_features(
-    x: Tensor, *, classifier: Optional[DigitsClassifier] = None
-) -> Tensor:
+def digits_features(x: Tensor, *, classifier: DigitsClassifier | None = None) -> Tensor:
     """Penultimate features of the digits classifier, float64 of shape (N, 64); x (N, 1, 8, 8)."""
     _check_digit_images(x, "x")
     model = classifier if classifier is not None else _shipped()
@@ -163,7 +160,7 @@ def frechet_distance(feats_a: Tensor, feats_b: Tensor) -> float:
     )
 
 
-def digits_fd(samples: Tensor, reference: Optional[Tensor] = None) -> float:
+def digits_fd(samples: Tensor, reference: Tensor | None = None) -> float:
     """ "FID for digits": the Fréchet distance in `digits_features` between `samples`
     (N, 1, 8, 8) in [-1, 1] and `reference` (default: all 1797 real digits).
 
@@ -185,7 +182,7 @@ def class_histogram(samples: Tensor) -> Tensor:
     return torch.bincount(pred, minlength=10).double() / len(pred)
 
 
-def real_vs_real_floor(n: int, *, generator: Optional[torch.Generator] = None) -> float:
+def real_vs_real_floor(n: int, *, generator: torch.Generator | None = None) -> float:
     """The Fréchet distance between two disjoint random sets of n real digits (n <= 898).
 
     What a perfect model would score at sample size n against n real digits: the floor

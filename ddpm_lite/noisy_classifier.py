@@ -19,7 +19,6 @@ import json
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -110,7 +109,7 @@ def train_noisy_classifier(
     lr: float = 2e-3,
     seed: int = 0,
     width: int = 32,
-    train_idx: Optional[Tensor] = None,
+    train_idx: Tensor | None = None,
     device: torch.device | str = "cpu",
 ) -> NoisyDigitsClassifier:
     """Fit p(y | x_t, t) by cross-entropy on noised digits; returns the model in eval mode.
@@ -165,7 +164,7 @@ def accuracy_vs_t(
     y: Tensor,
     ts: Sequence[int],
     *,
-    generator: Optional[torch.Generator] = None,
+    generator: torch.Generator | None = None,
 ) -> list[float]:
     """Accuracy of classify(x_t, t) -> logits on x_t ~ q(x_t | x_0), one number per t in ts.
 

@@ -20,13 +20,12 @@ from matplotlib.animation import FuncAnimation
 from matplotlib.collections import PatchCollection
 from matplotlib.patches import Rectangle
 
-
 # The book's code column is 848 px wide at 1280 px; at matplotlib's 100 dpi a figure of up
 # to this many inches is shown at full size, so its text keeps the size it was drawn at.
 COLUMN_INCHES = 8.4
 
 
-def _points(x) -> "torch.Tensor":
+def _points(x) -> torch.Tensor:
     x = torch.as_tensor(x).detach().to("cpu", torch.float32)
     if x.ndim != 2 or x.shape[1] != 2:
         raise ValueError(f"points must have shape (n, 2), got {tuple(x.shape)}")

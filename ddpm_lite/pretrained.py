@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import os
 import pickle
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping, Optional, Union
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -141,7 +142,7 @@ def _key_map(c: UNetConfig) -> dict[str, str]:
         "mid_block.attentions.0.": "mid.0.attn.",
         "mid_block.resnets.1.": "mid.1.",
     }
-    k, res, levels = 0, c.resolution, len(c.ch_mult)
+    k, levels = 0, len(c.ch_mult)
     for i in range(levels):
         for j in range(c.num_res_blocks):
             m[f"down_blocks.{i}.resnets.{j}."] = f"down.{k}."
@@ -175,7 +176,7 @@ _QKV = {"to_q": 0, "to_k": 1, "to_v": 2, "query": 0, "key": 1, "value": 2}
 
 
 def convert_diffusers_unet(
-    model_or_state_dict: Any, config: Optional[Mapping[str, Any]] = None
+    model_or_state_dict: Any, config: Mapping[str, Any] | None = None
 ) -> UNet:
     """A `UNet` computing the same function as a diffusers `UNet2DModel`:
     `unet(x_t, t) == model(x_t, t - 1).sample` (t = 1..T, see `UNet`).
@@ -226,7 +227,7 @@ def convert_diffusers_unet(
 
 
 def load_pretrained(
-    name_or_path: Union[str, os.PathLike], *, revision: Optional[str] = None
+    name_or_path: str | os.PathLike, *, revision: str | None = None
 ) -> UNet:
     """Released weights as a `UNet` in eval mode, e.g. `load_pretrained("google/ddpm-cifar10-32")`.
 
@@ -275,7 +276,7 @@ def load_pretrained(
 _OFFLINE = ("1", "true", "yes", "on")
 
 
-def _download(repo_id: str, revision: Optional[str]) -> Path:
+def _download(repo_id: str, revision: str | None) -> Path:
     """Fetch config and weights (safetensors if there, else .bin) from the Hub.
 
     ValueError in one line if it cannot: HF_HUB_OFFLINE is set, there is no network, or
@@ -301,7 +302,7 @@ def _download(repo_id: str, revision: Optional[str]) -> Path:
         ) from None
 
 
-def _snapshot(repo_id: str, revision: Optional[str]) -> Path:
+def _snapshot(repo_id: str, revision: str | None) -> Path:
     from huggingface_hub import (
         snapshot_download,
     )  # lazy: only needed online (e.g. on Colab)

@@ -18,7 +18,6 @@ import math
 import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Union
 
 import torch
 from torch import Tensor
@@ -179,7 +178,7 @@ class VESDE:
         ).sqrt()
 
 
-SDE = Union[VPSDE, VESDE]
+SDE = VPSDE | VESDE
 
 
 def prior_sample(

@@ -20,11 +20,12 @@ import copy
 import json
 import math
 import random
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import numpy as np
 import torch
@@ -51,7 +52,7 @@ class TrainResult:
     ema: nn.Module
     losses: list
     step: int
-    checkpoint: Optional[Path] = None
+    checkpoint: Path | None = None
 
 
 # ---------------------------------------------------------------------------- the pieces
@@ -118,7 +119,7 @@ def batch_indices(
 
 
 # ---------------------------------------------------------------------------- setup
-def load_data(c: TrainConfig) -> tuple[Tensor, Optional[Tensor]]:
+def load_data(c: TrainConfig) -> tuple[Tensor, Tensor | None]:
     """(x, y) of `c.dataset`: x float32 in [-1, 1] on the CPU, y int64 labels (None for 2-D toys)."""
     if c.dataset in TOYS:
         return toy_data(
@@ -129,7 +130,7 @@ def load_data(c: TrainConfig) -> tuple[Tensor, Optional[Tensor]]:
     return load_dataset(c.dataset, root=c.data_root, train=True, download=c.download)
 
 
-def build_model(c: TrainConfig, x: Tensor, num_classes: Optional[int]) -> nn.Module:
+def build_model(c: TrainConfig, x: Tensor, num_classes: int | None) -> nn.Module:
     """The network named by `c.model` for data like x, seeded with `c.seed` (identical on every rank)."""
     torch.manual_seed(c.seed)
     over = {
@@ -149,13 +150,13 @@ def build_model(c: TrainConfig, x: Tensor, num_classes: Optional[int]) -> nn.Mod
     )
 
 
-def _augmentation(c: TrainConfig) -> Optional[Callable]:
+def _augmentation(c: TrainConfig) -> Callable | None:
     if not c.augment or c.dataset in TOYS:
         return None
     return augmentation(c.dataset)
 
 
-def _as_data(data: Any) -> tuple[Tensor, Optional[Tensor]]:
+def _as_data(data: Any) -> tuple[Tensor, Tensor | None]:
     """In-memory data for `train(data=...)`: a tensor x, or (x, y)."""
     x, y = data if isinstance(data, (tuple, list)) else (data, None)
     if (
@@ -181,23 +182,23 @@ class _Run:
     world: int
     device: torch.device
     x: Tensor
-    y: Optional[Tensor]
-    num_classes: Optional[int]
+    y: Tensor | None
+    num_classes: int | None
     model: nn.Module  # the bare network (what checkpoints and the EMA see)
     net: nn.Module  # the same network, wrapped in DDP when world > 1
     ema: nn.Module
     opt: torch.optim.Optimizer
     s: Schedule
-    aug: Optional[Callable]
+    aug: Callable | None
 
 
 # ---------------------------------------------------------------------------- the loop
 def train(
     config: TrainConfig,
     *,
-    model: Optional[nn.Module] = None,
+    model: nn.Module | None = None,
     data: Any = None,
-    callback: Optional[Callable[[int, float], None]] = None,
+    callback: Callable[[int, float], None] | None = None,
 ) -> TrainResult:
     """Train `config` (Ho et al. 2020, Algorithm 1) and return the model, its EMA copy and the losses.
 
@@ -227,7 +228,7 @@ def _start(
     rank: int,
     world: int,
     device: torch.device,
-    model: Optional[nn.Module],
+    model: nn.Module | None,
     data: Any,
 ) -> _Run:
     """Data, model, EMA copy, optimizer; restored from the newest checkpoint on resume.
@@ -274,7 +275,7 @@ def _start(
     )
 
 
-def _train(r: _Run, callback: Optional[Callable[[int, float], None]]) -> TrainResult:
+def _train(r: _Run, callback: Callable[[int, float], None] | None) -> TrainResult:
     from tqdm.auto import tqdm
 
     from .distributed import check_in_sync, deferred_interrupt, should_stop
@@ -365,7 +366,7 @@ def _jsonable(c: TrainConfig) -> dict:
     return json.loads(json.dumps(asdict(c)))
 
 
-def _checkpoint(r: _Run, step: int) -> Optional[Path]:
+def _checkpoint(r: _Run, step: int) -> Path | None:
     """Rank 0 writes the checkpoint of `step`; every rank waits for it. Weights that are
     not finite are never written: FloatingPointError instead."""
     path = None

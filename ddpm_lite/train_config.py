@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any, Callable
+from typing import Any
 
 from .model_spec import MAX_T, check_spec
 from .schedule import cosine_schedule, linear_schedule
@@ -126,7 +127,7 @@ class TrainConfig:
         check_config(self)
 
     @classmethod
-    def from_preset(cls, name: str, **overrides: Any) -> "TrainConfig":
+    def from_preset(cls, name: str, **overrides: Any) -> TrainConfig:
         """A small course setting ("digits", "two_moons") with fields overridden."""
         if name not in PRESETS:
             raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {name!r}")

@@ -38,8 +38,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _editions import Bibliography, build_index, edition
-from _editions.build import dumps
 from _editions.answers import STUB_MESSAGE
+from _editions.build import dumps
 from _editions.release import config_file
 
 ROOT = Path(__file__).resolve().parent.parent

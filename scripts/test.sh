@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run every test of the course (installing what it needs first):
-#   1. the formatter's check, and the book build, failing on any warning;
+#   1. the formatter's and the linter's checks, and the book build, failing on any warning;
 #   2. pytest over tests/ (the package, the book in headless Chromium);
 #   3. strict nbval over every lesson in notebooks/ (each re-executed, every output compared).
 set -euo pipefail
@@ -20,12 +20,15 @@ fi
 echo "== formatting (ruff format --check: the package, tests, benchmarks, scripts, lessons)"
 ruff format --check --quiet . || { echo "!! run: .venv/bin/ruff format ."; exit 1; }
 
+echo "== lint (ruff check, the rules in pyproject.toml: the package, tests, benchmarks, scripts, lessons)"
+ruff check --quiet . || { echo "!! fix what ruff check reports (.venv/bin/ruff check --fix . fixes some)"; exit 1; }
+
 echo "== building the book (warnings are errors)"
 rm -rf _build
 jupyter-book build . -W --keep-going -q
 
-echo "== tests"
-python -m pytest tests "$@"
+echo "== tests (a test file per core, at most four at a time)"
+python -m pytest tests -n auto --maxprocesses 4 --dist loadfile "$@"
 
 echo "== lessons (strict nbval, side by side, longest first: see scripts/lessons.py)"
 python scripts/lessons.py "$@"

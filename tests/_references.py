@@ -84,8 +84,9 @@ def pf_ode_states(gm, lam_T, lams, x_T, rtol=1e-12):
 
 def toy_mixture():
     """The 2-D test mixture: three round components, data roughly in [-1.5, 1.5]^2."""
-    from ddpm_lite import GaussianMixture
     import torch
+
+    from ddpm_lite import GaussianMixture
 
     return GaussianMixture(
         torch.tensor([[-1.0, -0.5], [1.0, 0.0], [0.0, 1.0]]),

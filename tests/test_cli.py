@@ -19,7 +19,6 @@ from ddpm_lite.cli import (
 from ddpm_lite.train import TrainConfig
 from ddpm_lite.unet import UNet
 
-
 CONFIGS = [
     ("train", TrainConfig),
     ("sample", SampleConfig),

@@ -24,11 +24,11 @@ from _editions import (
     Context,
     ConversionError,
     Index,
+    assignment_cells,
     build_index,
     convert,
     edition,
     render_all,
-    assignment_cells,
     stale,
 )
 from _editions.answers import is_answers

@@ -8,9 +8,9 @@ import json
 
 import pytest
 import torch
+from _nets import DDPM_CIFAR10_32, perturb
 
 from ddpm_lite import convert_diffusers_unet, load_pretrained
-from _nets import DDPM_CIFAR10_32, perturb
 
 diffusers = pytest.importorskip("diffusers")
 

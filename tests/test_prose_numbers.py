@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from prose_numbers import numerals
 
 ROOT = Path(__file__).resolve().parent.parent

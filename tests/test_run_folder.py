@@ -13,11 +13,10 @@ import warnings
 import pytest
 import torch
 from safetensors.torch import load as st_load
+from test_train import TINY
 
 from ddpm_lite import checkpoint, run_folder
 from ddpm_lite.train import TrainConfig, train
-
-from test_train import TINY
 
 
 def config(out, **over):
@@ -135,7 +134,7 @@ def test_an_unwritable_or_full_folder_fails_before_step_1(tmp_path, monkeypatch)
         run_folder.shutil, "disk_usage", lambda p: type("U", (), {"free": 1000})
     )
     with pytest.raises(ValueError, match="MiB free; checkpoints of this run need"):
-        train(config(tmp_path / "full"), callback=lambda s, l: steps.append(s))
+        train(config(tmp_path / "full"), callback=lambda s, _loss: steps.append(s))
     assert steps == [] and not (tmp_path / "full" / run_folder.LOCK).exists()
 
 
@@ -197,9 +196,9 @@ def test_booleans_are_booleans(field):
 
 
 def test_the_command_line_says_it_in_one_line(run, tmp_path, capsys):
-    from ddpm_lite.cli import main
-
     from test_train import TINY_FLAGS
+
+    from ddpm_lite.cli import main
 
     before = files(run)
     with pytest.raises(SystemExit) as exit_:

@@ -15,7 +15,6 @@ import torch
 
 import ddpm_lite
 from ddpm_lite import checkpoint
-from ddpm_lite.mlp import MLPDenoiser
 from ddpm_lite.train import TrainConfig, batch_indices, ema_update, train, warmup_lr
 from ddpm_lite.unet import UNet, UNetConfig
 

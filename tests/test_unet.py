@@ -6,10 +6,10 @@ import time
 import pytest
 import torch
 import torch.nn.functional as F
+from _nets import perturb
 
 from ddpm_lite import MLPDenoiser, UNet, UNetConfig, timestep_embedding
 from ddpm_lite.unet import AttnBlock, Dropout, ResBlock, Upsample
-from _nets import perturb
 
 TINY = dict(
     in_channels=1,

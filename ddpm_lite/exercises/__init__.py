@@ -12,7 +12,7 @@ from . import (
     lessons_05_06,
     lessons_07,
     lessons_08,
-    lessons_09_10,  # noqa: F401
+    lessons_09_10,
     lessons_11,
     lessons_12,
     lessons_13,

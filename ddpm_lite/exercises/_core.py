@@ -15,7 +15,6 @@ from collections.abc import Callable
 
 import torch
 
-
 Verdict = tuple[bool, str]
 EXERCISES: dict[str, Callable[[object], Verdict]] = {}
 #: The exercises whose checker can print the answer itself in a hint.
