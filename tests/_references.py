@@ -95,6 +95,20 @@ def toy_mixture():
     )
 
 
+def oracle_x_T(n, seed=0):
+    """n starting points of the 2-D oracle tests, float64, from their own generator."""
+    import torch
+
+    return torch.randn(
+        n, 2, generator=torch.Generator().manual_seed(seed), dtype=torch.float64
+    )
+
+
+def rmse(a, b):
+    """Root-mean-square distance between two sets of points (rows), a float."""
+    return (a - b).pow(2).sum(1).mean().sqrt().item()
+
+
 def order_fit(steps, errors):
     """Slope of -log(error) against log(steps): the measured order of convergence."""
     return float(-np.polyfit(np.log(steps), np.log(errors), 1)[0])
@@ -134,32 +148,17 @@ def diffusers_ddim(eps_theta, s, x_T, steps, *, spacing="leading", float64=False
     return x
 
 
-def diffusers_dpm_solver(
-    eps_theta, s, x_T, steps, *, order=2, float64=False, keep_float64=False
-):
-    """x_0 from diffusers' DPMSolverMultistepScheduler(dpmsolver++, midpoint), default config.
-
-    float64=True overwrites its tables and its float32 `sigmas` with float64 values; its step
-    still rounds the running sample to float32 (`sample.to(torch.float32)`), ~1e-7 relative.
-    keep_float64=True (with float64) also keeps that cast from rounding: while the scheduler
-    runs, its module sees a `torch` whose float32 is float64. Every formula, buffer and order
-    rule is diffusers' own; only the precision changes.
-    """
-    import contextlib
-    import types
-    from unittest import mock
-
+def _multistep_scheduler(scheduler, s, steps, float64, **options):
+    """A diffusers multistep scheduler for the linear schedule `s`, its timesteps set; with
+    float64, its tables and sigmas (sqrt(1/alpha_bar - 1), then 0) replaced by float64 ones."""
     import torch
-    from diffusers import DPMSolverMultistepScheduler
-    from diffusers.schedulers import scheduling_dpmsolver_multistep as module
 
-    sched = DPMSolverMultistepScheduler(
+    sched = scheduler(
         num_train_timesteps=s.T,
         beta_start=1e-4,
         beta_end=0.02,
         beta_schedule="linear",
-        algorithm_type="dpmsolver++",
-        solver_order=order,
+        **options,
     )
     if float64:
         sched.betas, sched.alphas, sched.alphas_cumprod = (
@@ -173,12 +172,50 @@ def diffusers_dpm_solver(
         sched.sigmas = torch.cat(
             [((1 - ab) / ab).sqrt(), torch.zeros(1, dtype=torch.float64)]
         )
-    wide = types.SimpleNamespace(**{**vars(torch), "float32": torch.float64})
-    with (
-        mock.patch.object(module, "torch", wide)
-        if float64 and keep_float64
-        else contextlib.nullcontext()
-    ):
+    return sched
+
+
+def _float32_is_float64(module, wide):
+    """While active, `module` sees a `torch` whose float32 is float64 (if `wide`)."""
+    import contextlib
+    import types
+    from unittest import mock
+
+    import torch
+
+    if not wide:
+        return contextlib.nullcontext()
+    return mock.patch.object(
+        module,
+        "torch",
+        types.SimpleNamespace(**{**vars(torch), "float32": torch.float64}),
+    )
+
+
+def diffusers_dpm_solver(
+    eps_theta, s, x_T, steps, *, order=2, float64=False, keep_float64=False
+):
+    """x_0 from diffusers' DPMSolverMultistepScheduler(dpmsolver++, midpoint), default config.
+
+    float64=True overwrites its tables and its float32 `sigmas` with float64 values; its step
+    still rounds the running sample to float32 (`sample.to(torch.float32)`), ~1e-7 relative.
+    keep_float64=True (with float64) also keeps that cast from rounding: while the scheduler
+    runs, its module sees a `torch` whose float32 is float64. Every formula, buffer and order
+    rule is diffusers' own; only the precision changes.
+    """
+    import torch
+    from diffusers import DPMSolverMultistepScheduler
+    from diffusers.schedulers import scheduling_dpmsolver_multistep as module
+
+    sched = _multistep_scheduler(
+        DPMSolverMultistepScheduler,
+        s,
+        steps,
+        float64,
+        algorithm_type="dpmsolver++",
+        solver_order=order,
+    )
+    with _float32_is_float64(module, float64 and keep_float64):
         x = x_T
         for i in sched.timesteps.tolist():
             t = torch.full((x.shape[0],), i + 1, dtype=torch.int64)
@@ -196,41 +233,20 @@ def diffusers_unipc(
     casts do not round. corrector=False disables UniC at every step. For bh1 the last step is
     taken outside the scheduler (see below).
     """
-    import contextlib
-    import types
-    from unittest import mock
-
     import torch
     from diffusers import UniPCMultistepScheduler
     from diffusers.schedulers import scheduling_unipc_multistep as module
 
-    sched = UniPCMultistepScheduler(
-        num_train_timesteps=s.T,
-        beta_start=1e-4,
-        beta_end=0.02,
-        beta_schedule="linear",
+    sched = _multistep_scheduler(
+        UniPCMultistepScheduler,
+        s,
+        steps,
+        float64,
         solver_order=order,
         solver_type=variant,
         disable_corrector=[] if corrector else list(range(steps)),
     )
-    if float64:
-        sched.betas, sched.alphas, sched.alphas_cumprod = (
-            s.beta[1:],
-            s.alpha[1:],
-            s.alpha_bar[1:],
-        )
-    sched.set_timesteps(steps)
-    if float64:
-        ab = s.alpha_bar[sched.timesteps + 1]
-        sched.sigmas = torch.cat(
-            [((1 - ab) / ab).sqrt(), torch.zeros(1, dtype=torch.float64)]
-        )
-    wide = types.SimpleNamespace(**{**vars(torch), "float32": torch.float64})
-    with (
-        mock.patch.object(module, "torch", wide)
-        if float64
-        else contextlib.nullcontext()
-    ):
+    with _float32_is_float64(module, float64):
         x, timesteps = x_T, sched.timesteps.tolist()
         for k, i in enumerate(timesteps):
             t = torch.full((x.shape[0],), i + 1, dtype=torch.int64)

@@ -6,9 +6,11 @@ import pytest
 import torch
 from _references import (
     diffusers_dpm_solver,
+    oracle_x_T,
     order_fit,
     pf_ode_reference,
     pf_ode_states,
+    rmse,
     toy_mixture,
 )
 
@@ -27,14 +29,7 @@ GM = toy_mixture()
 MODEL = GM.eps_model(S)
 
 
-def _x_T(n, seed=0):
-    return torch.randn(
-        n, 2, generator=torch.Generator().manual_seed(seed), dtype=torch.float64
-    )
-
-
-def _rmse(a, b):
-    return (a - b).pow(2).sum(1).mean().sqrt().item()
+_x_T, _rmse = oracle_x_T, rmse
 
 
 def test_half_log_snr():

@@ -7,8 +7,10 @@ import pytest
 import torch
 from _references import (
     diffusers_unipc,
+    oracle_x_T,
     order_fit,
     pf_ode_reference,
+    rmse,
     toy_mixture,
 )
 
@@ -25,14 +27,7 @@ needs_diffusers = pytest.mark.skipif(
 )
 
 
-def _x_T(n, seed=0):
-    return torch.randn(
-        n, 2, generator=torch.Generator().manual_seed(seed), dtype=torch.float64
-    )
-
-
-def _rmse(a, b):
-    return (a - b).pow(2).sum(1).mean().sqrt().item()
+_x_T, _rmse = oracle_x_T, rmse
 
 
 def _phi(j, z, terms=40):
